@@ -1,0 +1,75 @@
+"""A large export (tens of MB) split into several Marketo jobs, failure files stored.
+
+The import operator cuts the file on record boundaries under Marketo's 10 MB request limit, keeps at
+most ``max_active_jobs`` of its jobs in Marketo's shared queue, and the sensor stores each job's failed
+rows as ``<batch_id>_failures.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from typing import Any
+
+import pendulum
+from airflow.sdk import ObjectStoragePath, Param, dag, task
+
+from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
+from marketo_example_settings import CONN_ID, RUN_FOLDER
+
+log = logging.getLogger(__name__)
+
+
+@dag(
+    dag_id="marketo_large_export",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["marketo", "example"],
+    params={"megabytes": Param(25, type="integer", minimum=1, maximum=2000, description="Export size.")},
+    doc_md=__doc__,
+)
+def marketo_large_export() -> None:
+    @task
+    def export_leads(params: dict[str, Any], **context: Any) -> str:
+        target = (
+            ObjectStoragePath(context["task"].render_template(RUN_FOLDER, context)) / "export" / "leads.csv"
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        limit = int(params["megabytes"]) * 1_000_000
+        note = 'Met at "Summit", said: call back; maybe\nnext quarter — ünïcödé'
+        with target.open("wb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["email", "firstName", "lastName", "company", "leadScore", "title"])
+            i = 0
+            while raw.tell() < limit:
+                for _ in range(1000):
+                    i += 1
+                    score = "n/a" if i % 1000 == 0 else str(i % 100)
+                    writer.writerow([f"big{i}@example.com", f"Zoë {i}", "Smith", "Acme, Inc.", score, note])
+                out.flush()
+        log.info("Exported %d rows to %s", i, target)
+        return str(target)
+
+    export = export_leads()
+    import_leads = BulkLeadImportOperator(
+        task_id="import_leads",
+        source=export,
+        marketo_conn_id=CONN_ID,
+        max_active_jobs=2,
+        deferrable=True,
+    )
+    BulkImportSensor(
+        task_id="wait_for_import",
+        batch_ids=import_leads.output,
+        rows_sent=import_leads.rows_sent_output,
+        results_path=RUN_FOLDER + "/results/",
+        marketo_conn_id=CONN_ID,
+        poll_interval=1,
+        timeout=3600,
+    )
+
+
+marketo_large_export()
