@@ -1,0 +1,197 @@
+"""Trigger that waits in the triggerer until Marketo bulk import jobs leave the queue.
+
+The trigger only reads job statuses: it creates nothing and downloads nothing, so it is safe to run
+twice (after a triggerer restart, for instance). It yields exactly one event with the payload
+``{"status": "success" | "failed" | "error" | "timeout", "message": str, "batches": [...]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Literal, get_args
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_marketo.exceptions import (
+    MarketoBatchNotFoundError,
+    MarketoError,
+    MarketoRetryableError,
+)
+from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook
+from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+
+EventStatus = Literal["success", "failed", "error", "timeout"]
+EVENT_STATUSES: tuple[str, ...] = get_args(EventStatus)
+#: Each wait between polls is this much longer than the one before, up to ``max_poll_interval``.
+BACKOFF_FACTOR = 1.5
+DEFAULT_MAX_TRANSIENT_ERRORS = 10
+
+
+def poll_delays(poll_interval: float, max_poll_interval: float) -> Iterator[float]:
+    """Waits between polls: ``poll_interval``, then x1.5 each time, capped at ``max_poll_interval``."""
+    cap = max(poll_interval, max_poll_interval)
+    delay = poll_interval
+    while True:
+        yield delay
+        delay = min(delay * BACKOFF_FACTOR, cap)
+
+
+def describe_error(batch_id: int, error: BaseException) -> str:
+    """One line about a status check that failed for good (never contains a token)."""
+    if isinstance(error, MarketoBatchNotFoundError):
+        return f"Batch {batch_id} is unknown or expired (Marketo keeps batch ids for 7 days): {error}"
+    if isinstance(error, MarketoError):
+        return f"Status check of batch {batch_id} failed: {error}"
+    return f"Status check of batch {batch_id} failed: {type(error).__name__}: {error}"
+
+
+def pending_ids(batch_ids: Sequence[int], known: dict[int, ImportStatus]) -> list[int]:
+    """Batch ids not known to be ``Complete`` or ``Failed``."""
+    return [b for b in batch_ids if b not in known or not known[b].is_terminal]
+
+
+class BulkImportTrigger(BaseTrigger):
+    """
+    Poll the statuses of Marketo bulk import jobs until at most ``max_pending`` are unfinished.
+
+    :param marketo_conn_id: Marketo connection id.
+    :param target: ``BulkTarget.to_dict()`` of the jobs' object type.
+    :param batch_ids: the jobs to wait for.
+    :param poll_interval: first wait between polls in seconds; it grows x1.5 per poll.
+    :param max_poll_interval: longest wait between polls in seconds.
+    :param deadline: wall-clock time (epoch seconds) after which a ``timeout`` event is sent.
+    :param max_pending: stop once at most this many jobs are unfinished (0: wait for all).
+    :param max_transient_errors: give up (``error`` event) after more consecutive failed rounds.
+    """
+
+    def __init__(
+        self,
+        *,
+        marketo_conn_id: str,
+        target: dict[str, Any],
+        batch_ids: list[int],
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 30.0,
+        deadline: float | None = None,
+        max_pending: int = 0,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval!r}.")
+        if max_pending < 0 or max_transient_errors < 0:
+            raise ValueError("max_pending and max_transient_errors must not be negative.")
+        self.marketo_conn_id = marketo_conn_id
+        self.bulk_target = BulkTarget.from_dict(target)
+        self.batch_ids = [int(b) for b in batch_ids]
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = float(max_poll_interval)
+        self.deadline = None if deadline is None else float(deadline)
+        self.max_pending = int(max_pending)
+        self.max_transient_errors = int(max_transient_errors)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "marketo_conn_id": self.marketo_conn_id,
+                "target": self.bulk_target.to_dict(),
+                "batch_ids": list(self.batch_ids),
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "deadline": self.deadline,
+                "max_pending": self.max_pending,
+                "max_transient_errors": self.max_transient_errors,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield TriggerEvent(await self._wait())  # type: ignore[no-untyped-call]
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def _wait(self) -> dict[str, Any]:
+        """Poll until done, failed for good or past the deadline; return the event payload."""
+        hook = AsyncMarketoHook(self.marketo_conn_id)
+        known: dict[int, ImportStatus] = {}
+        delays = poll_delays(self.poll_interval, self.max_poll_interval)
+        transient_rounds = 0
+        while True:
+            pending = pending_ids(self.batch_ids, known)
+            results = await asyncio.gather(
+                *(hook.get_import_status(self.bulk_target, batch_id) for batch_id in pending),
+                return_exceptions=True,
+            )
+            transient: list[str] = []
+            for batch_id, result in zip(pending, results, strict=True):
+                if isinstance(result, ImportStatus):
+                    self._record(known, result)
+                elif isinstance(result, MarketoRetryableError):
+                    transient.append(describe_error(batch_id, result))
+                elif isinstance(result, Exception):
+                    if not isinstance(result, MarketoError):
+                        self.log.error("Unexpected error polling batch %s", batch_id, exc_info=result)
+                    return self._payload("error", describe_error(batch_id, result), known)
+                else:
+                    raise result
+            if transient:
+                transient_rounds += 1
+                if transient_rounds > self.max_transient_errors:
+                    message = (
+                        f"Gave up after {transient_rounds} consecutive rounds of transient errors; "
+                        f"last: {transient[-1]}"
+                    )
+                    return self._payload("error", message, known)
+                self.log.warning(
+                    "Transient error (%d/%d): %s", transient_rounds, self.max_transient_errors, transient[-1]
+                )
+            else:
+                transient_rounds = 0
+            if len(pending_ids(self.batch_ids, known)) <= self.max_pending:
+                return self._outcome(known)
+            if self.deadline is not None:
+                remaining = self.deadline - time.time()
+                if remaining <= 0:
+                    return self._payload("timeout", self._timeout_message(known), known)
+                await self._sleep(min(next(delays), remaining))
+            else:
+                await self._sleep(next(delays))
+
+    def _record(self, known: dict[int, ImportStatus], status: ImportStatus) -> None:
+        if known.get(status.batch_id) != status:
+            self.log.info(
+                "Batch %s is %s: %d processed, %d failed, %d with warning%s",
+                status.batch_id,
+                status.status,
+                status.rows_processed,
+                status.rows_failed,
+                status.rows_with_warning,
+                f" ({status.message})" if status.message else "",
+            )
+        known[status.batch_id] = status
+
+    def _outcome(self, known: dict[int, ImportStatus]) -> dict[str, Any]:
+        failed = [s for s in known.values() if s.status == "Failed"]
+        if failed:
+            message = "; ".join(f"Batch {s.batch_id} failed: {s.message or 'no message'}" for s in failed)
+            return self._payload("failed", message, known)
+        pending = len(pending_ids(self.batch_ids, known))
+        done = len(self.batch_ids) - pending
+        message = f"{done} of {len(self.batch_ids)} import jobs finished"
+        if pending:
+            message += f"; {pending} still queued or importing (max_pending={self.max_pending})"
+        return self._payload("success", message, known)
+
+    def _timeout_message(self, known: dict[int, ImportStatus]) -> str:
+        pending = pending_ids(self.batch_ids, known)
+        return (
+            f"Deadline passed with {len(pending)} of {len(self.batch_ids)} import jobs unfinished "
+            f"(batch ids {pending})"
+        )
+
+    def _payload(self, status: EventStatus, message: str, known: dict[int, ImportStatus]) -> dict[str, Any]:
+        batches = [known[b].to_dict() for b in self.batch_ids if b in known]
+        return {"status": status, "message": message, "batches": batches}
