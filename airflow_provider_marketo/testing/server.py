@@ -186,3 +186,12 @@ class MarketoSimulator:
     def job_file(self, batch_id: int) -> bytes:
         """The file of a job as it was received."""
         return self.state.job_file(batch_id)
+
+    def result_rows(self, batch_id: int, which: str = "failures") -> list[list[str]]:
+        """The rows a job failed (``failures``) or warned about (``warnings``), reason last."""
+        return self.state.result_rows(batch_id, which)
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far (for tests asserting that no token leaks)."""
+        return self.state.issued_tokens()

@@ -273,12 +273,24 @@ class SimulatorState:
             self.queue.advance(self.now(), look=False)
             return [job.to_dict() for job in self.queue.jobs.values()]
 
+    def _job(self, batch_id: int) -> Job:
+        job = self.queue.jobs.get(batch_id)
+        if job is None:
+            raise KeyError(f"No job {batch_id}")
+        return job
+
     def job_file(self, batch_id: int) -> bytes:
         with self.lock:
-            job = self.queue.jobs.get(batch_id)
-            if job is None:
-                raise KeyError(f"No job {batch_id}")
-            return job.file
+            return self._job(batch_id).file
+
+    def result_rows(self, batch_id: int, which: str) -> list[list[str]]:
+        with self.lock:
+            job = self._job(batch_id)
+            return [list(row) for row in (job.failures if which == "failures" else job.warnings)]
+
+    def issued_tokens(self) -> list[str]:
+        with self.lock:
+            return list(self.tokens)
 
     def leads(self) -> list[dict[str, Any]]:
         with self.lock:

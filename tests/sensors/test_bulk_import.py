@@ -68,10 +68,8 @@ def defer_and_resume(task: BulkImportSensor, context: Any) -> Any:
 
 
 def sim_rows(sim: Any, batch_id: int, which: str) -> list[list[str]]:
-    """The rows the simulator failed (or warned about), reason last (read from its job state)."""
-    with sim.state.lock:
-        job = sim.state.queue.jobs[batch_id]
-        return [list(row) for row in (job.failures if which == "failures" else job.warnings)]
+    """The rows the simulator failed (or warned about), reason last."""
+    return list(sim.result_rows(batch_id, which))
 
 
 def stored_rows(url: str, delimiter: str = ",") -> tuple[list[str], list[list[str]]]:
