@@ -1,0 +1,33 @@
+"""Objects that live once per running event loop (httpx clients, asyncio locks)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_local(key: Hashable, factory: Callable[[], T]) -> T:
+    """The object under ``key`` for the running loop, made by ``factory`` on first use."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        objects = _per_loop.setdefault(loop, {})
+        if key not in objects:
+            objects[key] = factory()
+        value: T = objects[key]
+        return value
+
+
+def loop_objects() -> list[Any]:
+    """Everything registered for the running loop (e.g. to close clients before the loop ends)."""
+    with _lock:
+        return list(_per_loop.get(asyncio.get_running_loop(), {}).values())
