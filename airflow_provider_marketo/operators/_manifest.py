@@ -1,0 +1,104 @@
+"""The retry manifest of a bulk import: which parts of a source Marketo already accepted.
+
+The operator writes the manifest to object storage after every accepted part, so that a retry of the
+task (after a worker crash, say) skips the parts whose index and SHA-256 still match instead of
+importing them twice. A manifest that cannot be read or written only costs that protection: the
+problem is logged and the import goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmittedPart:
+    """One part of the source that Marketo accepted as an import job."""
+
+    index: int
+    sha256: str
+    rows: int
+    batch_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubmittedPart:
+        return cls(
+            index=int(data["index"]),
+            sha256=str(data["sha256"]),
+            rows=int(data["rows"]),
+            batch_id=int(data["batch_id"]),
+        )
+
+
+def default_manifest_path(
+    source: ObjectStoragePath, *, dag_id: str, task_id: str, map_index: int, run_id: str
+) -> ObjectStoragePath:
+    """``<source dir>/.marketo/<source name>.<dag_id>.<task_id>.<map_index>.<run_id slug>.json``."""
+    run_slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
+    name = f"{source.name}.{dag_id}.{task_id}.{map_index}.{run_slug}.json"
+    return source.parent / ".marketo" / name
+
+
+class ImportManifest:
+    """The manifest of one task's import of one source, stored at ``path``."""
+
+    def __init__(self, path: ObjectStoragePath, source: str) -> None:
+        self.path = path
+        self.source = source
+        self._write_failed = False
+
+    def load(self) -> dict[int, SubmittedPart]:
+        """The parts recorded by earlier tries, by index (empty when there is no usable manifest)."""
+        try:
+            if not self.path.exists():
+                return {}
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("source") != self.source:
+                log.warning(
+                    "Ignoring retry manifest %s: it was written for %s, not %s.",
+                    self.path,
+                    data.get("source"),
+                    self.source,
+                )
+                return {}
+            parts = (SubmittedPart.from_dict(item) for item in data["parts"])
+            return {part.index: part for part in parts}
+        except Exception as err:
+            log.warning(
+                "Could not read retry manifest %s (%s); parts imported by an earlier try may be "
+                "imported again.",
+                self.path,
+                err,
+            )
+            return {}
+
+    def save(self, parts: Iterable[SubmittedPart]) -> None:
+        """Record the accepted parts; a failure is logged once (a retry could then re-import)."""
+        body = {
+            "source": self.source,
+            "parts": [part.to_dict() for part in sorted(parts, key=lambda p: p.index)],
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(body, indent=1), encoding="utf-8")
+        except Exception as err:
+            if not self._write_failed:
+                log.warning(
+                    "Could not write retry manifest %s (%s); if this task is retried, parts already "
+                    "imported could be imported again.",
+                    self.path,
+                    err,
+                )
+            self._write_failed = True
