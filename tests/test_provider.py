@@ -29,9 +29,10 @@ def test_provider_info_is_valid_for_airflow() -> None:
 
 def test_connection_type_and_form_are_registered() -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
-    hooks = manager.hooks
+    hooks = ProvidersManagerTaskRuntime().hooks
     assert "marketo" in hooks
     hook_info = hooks["marketo"]
     assert hook_info is not None

@@ -1,9 +1,11 @@
 """The retry manifest of a bulk import: which parts of a source Marketo already accepted.
 
-The operator writes the manifest to object storage after every accepted part, so that a retry of the
-task (after a worker crash, say) skips the parts whose index and SHA-256 still match instead of
-importing them twice. A manifest that cannot be read or written only costs that protection: the
-problem is logged and the import goes on.
+The operator records the manifest after every accepted part, so that a retry of the task (after a
+worker crash, say) skips the parts whose index and SHA-256 still match instead of importing them
+twice. It lives in Airflow's task state store (``context["task_state_store"]``, shared by the tries
+of a task instance) or, where asked or where the runtime has no such store, in a JSON file in object
+storage. A manifest that cannot be read or written only costs that protection: the problem is logged
+and the import goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from airflow.sdk import ObjectStoragePath
 
@@ -51,24 +53,55 @@ def default_manifest_path(
     return source.parent / ".marketo" / name
 
 
-class ImportManifest:
-    """The manifest of one task's import of one source, stored at ``path``."""
+class TaskStateStore(Protocol):
+    """What the manifest needs of Airflow's ``context["task_state_store"]``."""
 
-    def __init__(self, path: ObjectStoragePath, source: str) -> None:
-        self.path = path
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+#: Key of the manifest in the task state store.
+STATE_KEY = "marketo_import_manifest"
+
+
+class ImportManifest:
+    """The manifest of one task's import of one source, in a task state store or an object storage file."""
+
+    def __init__(self, location: ObjectStoragePath | TaskStateStore, source: str) -> None:
+        self.location = location
         self.source = source
         self._write_failed = False
+
+    def __str__(self) -> str:
+        if isinstance(self.location, ObjectStoragePath):
+            return str(self.location)
+        return f"the task state store (key {STATE_KEY!r})"
+
+    def _read(self) -> Any:
+        if not isinstance(self.location, ObjectStoragePath):
+            return self.location.get(STATE_KEY)
+        if not self.location.exists():
+            return None
+        return json.loads(self.location.read_text(encoding="utf-8"))
+
+    def _write(self, body: dict[str, Any]) -> None:
+        if not isinstance(self.location, ObjectStoragePath):
+            self.location.set(STATE_KEY, body)
+            return
+        self.location.parent.mkdir(parents=True, exist_ok=True)
+        self.location.write_text(json.dumps(body, indent=1), encoding="utf-8")
 
     def load(self) -> dict[int, SubmittedPart]:
         """The parts recorded by earlier tries, by index (empty when there is no usable manifest)."""
         try:
-            if not self.path.exists():
+            data = self._read()
+            if data is None:
                 return {}
-            data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("source") != self.source:
                 log.warning(
-                    "Ignoring retry manifest %s: it was written for %s, not %s.",
-                    self.path,
+                    "Ignoring retry manifest in %s: it was written for %s, not %s.",
+                    self,
                     data.get("source"),
                     self.source,
                 )
@@ -77,9 +110,9 @@ class ImportManifest:
             return {part.index: part for part in parts}
         except Exception as err:
             log.warning(
-                "Could not read retry manifest %s (%s); parts imported by an earlier try may be "
+                "Could not read retry manifest in %s (%s); parts imported by an earlier try may be "
                 "imported again.",
-                self.path,
+                self,
                 err,
             )
             return {}
@@ -91,14 +124,13 @@ class ImportManifest:
             "parts": [part.to_dict() for part in sorted(parts, key=lambda p: p.index)],
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(body, indent=1), encoding="utf-8")
+            self._write(body)
         except Exception as err:
             if not self._write_failed:
                 log.warning(
-                    "Could not write retry manifest %s (%s); if this task is retried, parts already "
+                    "Could not write retry manifest in %s (%s); if this task is retried, parts already "
                     "imported could be imported again.",
-                    self.path,
+                    self,
                     err,
                 )
             self._write_failed = True

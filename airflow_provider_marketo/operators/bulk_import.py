@@ -34,6 +34,7 @@ from airflow_provider_marketo.objects import TERMINAL_STATUSES, BulkTarget
 from airflow_provider_marketo.operators._manifest import (
     ImportManifest,
     SubmittedPart,
+    TaskStateStore,
     default_manifest_path,
 )
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
@@ -145,7 +146,8 @@ class BaseBulkImportOperator(BaseOperator):
     :param max_queue_wait: give up (seconds or timedelta) when Marketo has answered "queue full" (1016)
         or "list busy" (1019) for one part for this long.
     :param part_size: largest part in bytes (header included); default 10 MB less 64 KiB.
-    :param manifest_path: where the retry manifest lives (templated); default
+    :param manifest_path: an object storage file for the retry manifest (templated); by default the
+        manifest lives in Airflow's task state store (Airflow 3.3+), else in
         ``<source dir>/.marketo/<source name>.<dag_id>.<task_id>.<map_index>.<run_id>.json``.
     """
 
@@ -265,6 +267,7 @@ class BaseBulkImportOperator(BaseOperator):
         with TemporaryDirectory(prefix="marketo-import-") as workdir:
             split = self._split(source, file_format, Path(workdir))
             manifest = ImportManifest(self._manifest_location(context, source), str(source))
+            self.log.info("Retry manifest: %s.", manifest)
             run = _ImportRun(
                 hook=MarketoHook(self.marketo_conn_id),
                 target=target,
@@ -328,9 +331,14 @@ class BaseBulkImportOperator(BaseOperator):
         )
         return split
 
-    def _manifest_location(self, context: Context, source: ObjectStoragePath) -> ObjectStoragePath:
+    def _manifest_location(
+        self, context: Context, source: ObjectStoragePath
+    ) -> ObjectStoragePath | TaskStateStore:
         if self.manifest_path:
             return to_object_storage_path(self.manifest_path)
+        store = cast("Mapping[str, Any]", context).get("task_state_store")
+        if store is not None:
+            return cast("TaskStateStore", store)
         ti = context["ti"]
         map_index = getattr(ti, "map_index", None)
         return default_manifest_path(

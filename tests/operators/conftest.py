@@ -41,16 +41,23 @@ class FakeTaskInstance:
         return self.xcoms.get(key)
 
 
-def make_context(ti: FakeTaskInstance | None = None) -> Any:
-    """The context keys the operator reads (the task runner passes many more)."""
+def make_context(ti: FakeTaskInstance | None = None, task_state_store: Any = None) -> Any:
+    """The context keys the operator reads (the task runner passes many more).
+
+    ``task_state_store`` stands for Airflow 3.3's ``context["task_state_store"]``; without it the
+    context is that of a runtime without the store.
+    """
     ti = ti or FakeTaskInstance()
-    return {
+    context = {
         "ti": ti,
         "task_instance": ti,
         "run_id": ti.run_id,
         "dag_run": SimpleNamespace(run_id=ti.run_id, dag_id=ti.dag_id),
         "map_index": ti.map_index,
     }
+    if task_state_store is not None:
+        context["task_state_store"] = task_state_store
+    return context
 
 
 def write_rows(path: Path, rows: list[list[str]], file_format: str = "csv") -> Path:

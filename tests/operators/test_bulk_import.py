@@ -43,6 +43,7 @@ from tests.operators.conftest import (
     received_rows,
     write_rows,
 )
+from tests.operators.test_manifest import FakeTaskStateStore
 
 FAST = {"poll_interval": 0.05}
 CREATE_LEADS = r"/bulk/v1/leads\.json"
@@ -616,6 +617,28 @@ def test_retry_after_a_crash_does_not_reimport_accepted_parts(
     calls = create_calls(marketo_simulator)
     assert run(lead_op(source, marketo_conn_id, part_size=6_000)) == batch_ids
     assert create_calls(marketo_simulator) == calls
+
+
+def test_retry_uses_the_task_state_store_when_airflow_has_one(
+    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str, create_spy: CreateSpy
+) -> None:
+    rows = lead_rows(300)
+    source = write_rows(tmp_path / "a.csv", rows)
+    store = FakeTaskStateStore()  # shared by the tries of one task instance, like Airflow's
+    create_spy.fail_after = 1
+    with pytest.raises(SystemExit):
+        lead_op(source, marketo_conn_id, part_size=6_000).execute(make_context(task_state_store=store))
+    (first,) = [job["batch_id"] for job in our_jobs(marketo_simulator)]
+    assert not (tmp_path / ".marketo").exists()
+    assert [p["batch_id"] for p in store.values["marketo_import_manifest"]["parts"]] == [first]
+
+    create_spy.fail_after = None
+    batch_ids = lead_op(source, marketo_conn_id, part_size=6_000).execute(
+        make_context(task_state_store=store)
+    )
+    assert batch_ids[0] == first
+    assert len(our_jobs(marketo_simulator)) == len(batch_ids) > 1
+    assert received_rows(marketo_simulator, batch_ids) == rows
 
 
 def test_changed_part_is_imported_again_on_retry(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def test_saved_parts_load_back_by_index(tmp_path: Path) -> None:
     assert manifest.load() == {}
     manifest.save(PARTS)
     assert manifest.load() == {0: PARTS[1], 1: PARTS[0]}
-    assert ImportManifest(manifest.path, "file:///data/leads.csv").load() == {0: PARTS[1], 1: PARTS[0]}
+    assert ImportManifest(manifest.location, "file:///data/leads.csv").load() == {0: PARTS[1], 1: PARTS[0]}
 
 
 def test_manifest_of_another_source_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -60,3 +61,27 @@ def test_unwritable_manifest_warns_once(tmp_path: Path, caplog: pytest.LogCaptur
         manifest.save(PARTS[:1])
         manifest.save(PARTS)
     assert caplog.text.count("could be imported again") == 1
+
+
+class FakeTaskStateStore:
+    """Airflow's task state store as a task sees it: a JSON key/value store shared by retries."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def get(self, key: str, default: object = None) -> object:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = json.loads(json.dumps(value))  # JSON only, as the real store
+
+
+def test_manifest_in_the_task_state_store() -> None:
+    store = FakeTaskStateStore()
+    manifest = ImportManifest(store, "file:///data/leads.csv")
+    assert manifest.load() == {}
+    manifest.save(PARTS)
+    assert list(store.values) == ["marketo_import_manifest"]
+    assert ImportManifest(store, "file:///data/leads.csv").load() == {0: PARTS[1], 1: PARTS[0]}
+    assert ImportManifest(store, "file:///data/other.csv").load() == {}
+    assert "task state store" in str(manifest)
