@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_marketo.exceptions import (
@@ -141,7 +142,8 @@ class BaseBulkImportOperator(BaseOperator):
     :param marketo_conn_id: the Marketo connection.
     :param max_active_jobs: at most this many of this task's jobs queued or importing at once
         (Marketo's queue holds 10 jobs for the whole instance).
-    :param deferrable: wait for queue room in the triggerer instead of sleeping on the worker.
+    :param deferrable: wait for queue room in the triggerer instead of sleeping on the worker
+        (default: Airflow's ``[operators] default_deferrable``).
     :param poll_interval: first pause in seconds between checks while waiting; doubles up to 30 s.
     :param max_queue_wait: give up (seconds or timedelta) when Marketo has answered "queue full" (1016)
         or "list busy" (1019) for one part for this long.
@@ -165,7 +167,7 @@ class BaseBulkImportOperator(BaseOperator):
         format: str | None = None,
         marketo_conn_id: str = "marketo_default",
         max_active_jobs: int = 3,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
         max_queue_wait: float | timedelta = 3600.0,
         part_size: int | None = None,
