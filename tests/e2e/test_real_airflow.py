@@ -99,6 +99,10 @@ def _wait(what: str, check: Any, timeout: float, cluster: dict[str, Any]) -> Any
     raise AssertionError(f"timed out waiting for {what}: {json.dumps(tails, indent=1)}")
 
 
+# Jobs take a few seconds, as real ones do (minutes, in fact). A trigger that fires within a second
+# or two of the deferral can hit Airflow 3.3's scheduler race (apache/airflow#72716: a stale
+# "success" event of the deferring process fails the resumed task), which is not ours to test.
+@pytest.mark.marketo_simulator(rows_per_second=40)
 def test_warehouse_export_through_scheduler_and_triggerer(
     airflow_cluster: dict[str, Any], marketo_simulator: Any
 ) -> None:
