@@ -20,7 +20,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from airflow_provider_marketo.exceptions import MarketoRateLimitError, MarketoRetryableError
@@ -38,7 +39,7 @@ def _policy(
 ) -> dict[str, Any]:
     attempts = max_attempts or settings.max_attempts
     base = settings.window_seconds / 20
-    backoff = wait_exponential_jitter(initial=base, max=settings.window_seconds * 1.5, jitter=base)
+    backoff = wait_exponential(multiplier=base, max=settings.window_seconds * 1.5) + wait_random(0, base)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
