@@ -75,7 +75,6 @@ def marketo_custom_objects_and_members() -> None:
         api_name="car_c",
         results_path=RUN_FOLDER + "/results/cars/",
         marketo_conn_id=CONN_ID,
-        poll_interval=1,
         timeout=3600,
     )
 
@@ -95,7 +94,6 @@ def marketo_custom_objects_and_members() -> None:
         program_id="{{ params.program_id }}",
         results_path=RUN_FOLDER + "/results/registrations/",
         marketo_conn_id=CONN_ID,
-        poll_interval=1,
         timeout=3600,
     )
 

@@ -109,7 +109,6 @@ def marketo_warehouse_export() -> None:
         rows_sent=import_leads.rows_sent_output,
         results_path=RUN_FOLDER + "/results/",
         marketo_conn_id=CONN_ID,
-        poll_interval=1,
         timeout=3600,
     )
 
