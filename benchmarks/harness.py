@@ -26,8 +26,6 @@ ROW_KEYS = ("benchmark", "metric", "unit", "ours", "baseline", "ratio", "target"
 
 os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "marketo-benchmarks-airflow-home"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-#: The runner's own output stays readable; measured children log at Airflow's default level (INFO).
-os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 for _name in ("NO_PROXY", "no_proxy"):
     os.environ.setdefault(_name, "127.0.0.1,localhost")
 

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.url_file is not None:
             args.url_file.write_text(sim.base_url + "\n")
         print(f"Marketo simulator listening on {sim.base_url}", flush=True)
+        print(f"export AIRFLOW_CONN_MARKETO_DEFAULT='{sim.connection_json()}'", flush=True)
         while not stop.wait(0.5):
             pass
     return 0
