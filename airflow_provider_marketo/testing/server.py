@@ -192,6 +192,11 @@ class MarketoSimulator:
         return self.state.result_rows(batch_id, which)
 
     @property
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """Injected faults not used up yet, with the count each has left."""
+        return self.state.pending_faults()
+
+    @property
     def issued_tokens(self) -> list[str]:
         """Every access token issued so far (for tests asserting that no token leaks)."""
         return self.state.issued_tokens()

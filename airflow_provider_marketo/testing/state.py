@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -287,6 +287,10 @@ class SimulatorState:
         with self.lock:
             job = self._job(batch_id)
             return [list(row) for row in (job.failures if which == "failures" else job.warnings)]
+
+    def pending_faults(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [asdict(fault) for fault in self.faults]
 
     def issued_tokens(self) -> list[str]:
         with self.lock:

@@ -235,9 +235,7 @@ def read_delimited(path: str) -> list[list[str]]:
 
 def sim_failed_rows(sim: MarketoSimulator, batch_ids: list[int]) -> list[list[str]]:
     """The rows the simulator failed in these jobs (without the reason): the truth to compare with."""
-    with sim.state.lock:
-        jobs = [sim.state.queue.jobs[batch_id] for batch_id in batch_ids]
-        return [list(row[:-1]) for job in jobs for row in job.failures]
+    return [row[:-1] for batch_id in batch_ids for row in sim.result_rows(batch_id, "failures")]
 
 
 def check_row_accounting(

@@ -89,7 +89,7 @@ def test_dropped_connections_and_slow_answers(
     dropped = [r["path"] for r in sim.requests_log if r["status"] == 0]
     assert dropped.count("/identity/oauth/token") == 1
     assert dropped.count("/bulk/v1/leads.json") == 2
-    assert sim.state.faults == []  # both slow answers were waited for, and given up on
+    assert sim.pending_faults == []  # both slow answers were waited for, and given up on
     assert status_calls(result.calls) >= 3  # 2 jobs, one status call timed out and was repeated
     summary_row.seen = "success after 3 dropped connections and 2 read timeouts (1 s)"
 
@@ -228,7 +228,7 @@ def test_daily_quota_fails_fast(
     calls = api_calls(sim)
     assert create_calls(calls) == 1
     assert status_calls(calls) == (0 if where == "create" else 1)
-    assert sim.state.faults[0].count == 4  # nothing retried
+    assert sim.pending_faults[0]["count"] == 4  # nothing retried
     summary_row.seen = f"{type(info.value).__name__} after 1 call: {message[message.index('The daily') :]}"
 
 

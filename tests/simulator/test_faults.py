@@ -23,6 +23,18 @@ def test_http_error_has_an_html_body_and_counts(api: Api, marketo_simulator: Mar
     assert marketo_simulator.counters["http_status"]["503"] == 2
 
 
+def test_pending_faults_count_down(api: Api, marketo_simulator: MarketoSimulator) -> None:
+    token = api.token()
+    marketo_simulator.inject("error_code", count=2, code="604", path=r"/batch/")
+    assert [(f["kind"], f["count"], f["code"]) for f in marketo_simulator.pending_faults] == [
+        ("error_code", 2, "604")
+    ]
+    api.get(STATUS_PATH, token=token)
+    assert marketo_simulator.pending_faults[0]["count"] == 1
+    api.get(STATUS_PATH, token=token)
+    assert marketo_simulator.pending_faults == []
+
+
 def test_http_error_default_is_502_and_spares_identity(api: Api, marketo_simulator: MarketoSimulator) -> None:
     marketo_simulator.inject("http_error")
     token = api.token()  # identity is not faulted by default
