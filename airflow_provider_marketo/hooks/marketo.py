@@ -79,14 +79,6 @@ class MarketoHook(BaseHook):
         super().__init__()
         self.marketo_conn_id = marketo_conn_id
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form: hidden schema/port, relabelled host/login/password (as in the provider info)."""
-        from airflow_provider_marketo.get_provider_info import get_provider_info
-
-        behaviour: dict[str, Any] = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
-        return behaviour
-
     @cached_property
     def settings(self) -> MarketoSettings:
         """The validated connection (read once per hook)."""

@@ -10,7 +10,6 @@ from airflow.sdk import Connection
 
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.hooks._settings import MarketoSettings
-from airflow_provider_marketo.hooks.marketo import MarketoHook
 
 
 def settings(host: str | None = "https://123-ABC-456.mktorest.com", **overrides: Any) -> MarketoSettings:
@@ -117,13 +116,3 @@ def test_missing_fields_name_field_and_connection(overrides: dict[str, Any], fie
 def test_bad_hosts(host: str) -> None:
     with pytest.raises(MarketoConfigError, match="'mkto'"):
         settings(host)
-
-
-def test_ui_field_behaviour_matches_the_provider_info() -> None:
-    behaviour = MarketoHook.get_ui_field_behaviour()
-    assert behaviour["hidden-fields"] == ["schema", "port"]
-    assert behaviour["relabeling"] == {
-        "host": "REST API base URL",
-        "login": "Client ID",
-        "password": "Client Secret",
-    }
