@@ -7,7 +7,7 @@ can travel in trigger kwargs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 from airflow_provider_marketo.exceptions import MarketoConfigError
@@ -100,15 +100,7 @@ class ImportStatus:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "batch_id": self.batch_id,
-            "kind": self.kind,
-            "status": self.status,
-            "rows_processed": self.rows_processed,
-            "rows_failed": self.rows_failed,
-            "rows_with_warning": self.rows_with_warning,
-            "message": self.message,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImportStatus:
