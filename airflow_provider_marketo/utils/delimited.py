@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 #: Marketo's ``format`` values and their delimiters.
 FORMATS: dict[str, str] = {"csv": ",", "tsv": "\t", "ssv": ";"}
@@ -374,7 +374,9 @@ class _PartFiles:
 
     _QUEUED = 2
 
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path, file_format: str) -> None:
+        self._workdir = workdir
+        self._suffix = file_format
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marketo-part-writer")
         self._queue: deque[Future[None]] = deque()
         self._file: BinaryIO | None = None
@@ -382,7 +384,8 @@ class _PartFiles:
         self.paths: list[Path] = []
         self.digests: list[str] = []
 
-    def open(self, path: Path, header: bytes) -> None:
+    def open(self, index: int, header: bytes) -> None:
+        path = self._workdir / f"part-{index:05d}.{self._suffix}"
         self.paths.append(path)
         self._submit(self._open, path, header)
 
@@ -432,32 +435,53 @@ class _PartFiles:
         self.digests.append(self._hash.hexdigest())
 
 
+class PartSink(Protocol):
+    """Receives the parts the scanner cuts: ``open``, then ``write`` of whole records, then ``close``."""
+
+    def open(self, index: int, header: bytes) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass
-class _PartInfo:
-    path: Path
+class PartInfo:
+    """Where a part lies in the source and what it holds (``start``/``end``: source byte offsets)."""
+
     first_row: int
+    start: int
+    end: int = 0
     size: int = 0
     rows: int = 0
 
 
-class _Splitter:
-    """Cuts the records after the header into part files (the state of one :func:`split_delimited`)."""
+class Splitter:
+    """Cuts the records after the header into parts, handed to a :class:`PartSink`.
+
+    ``offset`` is the source offset of the first byte fed (just after the header line).
+    """
 
     def __init__(
-        self, header_bytes: bytes, *, file_format: str, max_part_bytes: int, workdir: Path, source_name: str
+        self,
+        header_bytes: bytes,
+        *,
+        max_part_bytes: int,
+        sink: PartSink,
+        source_name: str,
+        offset: int,
+        lines_before: int | None = None,
+        rows_before: int = 0,
     ) -> None:
         self.header = header_bytes
         self.ending = b"\r\n" if header_bytes.endswith(b"\r\n") else b"\n"
-        self.file_format = file_format
         self.max_part_bytes = max_part_bytes
         self.max_record = max_part_bytes - len(header_bytes)
-        self.workdir = workdir
         self.source_name = source_name
-        self.files = _PartFiles()
-        self.done: list[_PartInfo] = []
-        self.part: _PartInfo | None = None  # the part being written
-        self.rows = 0  # records written to parts
-        self.lines = header_bytes.count(_NL)  # newlines in the bytes fed so far
+        self.sink = sink
+        self.fed = offset  # source offset just past the bytes fed so far
+        self.done: list[PartInfo] = []
+        self.part: PartInfo | None = None  # the part being written
+        self.rows = rows_before  # records written to parts (and before the bytes fed, if given)
+        self.lines = header_bytes.count(_NL) if lines_before is None else lines_before  # newlines so far
         # The record being read: its bytes so far, their length and quote parity, where it starts.
         self.carry: list[bytes] = []
         self.carry_len = 0
@@ -467,6 +491,8 @@ class _Splitter:
 
     def feed(self, chunk: bytes) -> None:
         """Take the next chunk of the source."""
+        chunk_offset = self.fed
+        self.fed += len(chunk)
         marks = chunk.translate(None, _NOT_QUOTE_OR_NL)
         quotes = marks.count(_QUOTE)
         self.lines += len(marks) - quotes
@@ -491,11 +517,12 @@ class _Splitter:
             region = chunk[:cut] if tail else chunk
         blanks = _may_have_blank_records(region, head_marks)
         region_line = self.carry_line
+        region_offset = chunk_offset + cut - len(region)
         self.carry = [tail] if tail else []
         self.carry_len = len(tail)
         self.carry_odd = odd_end
         self.carry_line = self.lines - tail_newlines + 1
-        self._emit(region, records, region_line, blanks)
+        self._emit(region, records, region_line, blanks, region_offset)
         self._check_carry()
 
     def finish(self) -> None:
@@ -510,18 +537,10 @@ class _Splitter:
         last = b"".join(self.carry)
         if last and last != b"\r":
             region = last + (b"\n" if last.endswith(b"\r") else self.ending)
-            self._emit(region, 1, self.carry_line, blanks=False)
+            self._emit(region, 1, self.carry_line, False, self.fed - len(last), len(last))
         self._close()
         if not self.rows:
             raise InputFileError(f"{self.source_name} has a header but no data rows.")
-        self.files.wait()
-
-    def parts(self) -> list[Part]:
-        """The parts written (after :meth:`finish`)."""
-        return [
-            Part(index, info.path, info.rows, info.size, digest, info.first_row)
-            for index, (info, digest) in enumerate(zip(self.done, self.files.digests, strict=True))
-        ]
 
     def _check_carry(self) -> None:
         if self.carry_len >= self.max_record and not self.oversize:
@@ -536,16 +555,28 @@ class _Splitter:
             "If the row is not meant to be that long, look for an unbalanced quote in it."
         )
 
-    def _emit(self, region: bytes, records: int, region_line: int, blanks: bool) -> None:
+    def _emit(
+        self,
+        region: bytes,
+        records: int,
+        region_line: int,
+        blanks: bool,
+        offset: int,
+        source_len: int | None = None,
+    ) -> None:
         """Write ``region`` (whole records, ``records`` of them counting blank ones) to parts.
 
-        ``blanks`` says whether the region may hold blank records, to be dropped.
+        ``blanks`` says whether the region may hold blank records, to be dropped. ``offset`` is the
+        region's source offset; ``source_len`` its length in the source (less when a line end was added).
         """
         start, end = 0, len(region)
+        region_end = offset + (end if source_len is None else source_len)
         while start < end:
             room = self.max_part_bytes - (self.part.size if self.part else len(self.header))
             if end - start <= room:
-                self._write(region if not start else region[start:], records, blanks)
+                self._write(
+                    region if not start else region[start:], records, blanks, offset + start, region_end
+                )
                 return
             stop = _last_boundary(
                 region, start, start + room, bool(region.count(_QUOTE, start, start + room) & 1)
@@ -559,31 +590,110 @@ class _Splitter:
                 raise self._too_large(record_end - start, self.rows + 1, line)
             piece = region[start:stop]
             piece_records = _count_records(piece)
-            self._write(piece, piece_records, blanks)
+            self._write(piece, piece_records, blanks, offset + start, offset + stop)
             self._close()
             records -= piece_records
             start = stop
 
-    def _write(self, piece: bytes, records: int, blanks: bool) -> None:
+    def _write(self, piece: bytes, records: int, blanks: bool, start: int, end: int) -> None:
+        """Add ``piece`` (source bytes ``start:end``, a line end maybe added) to the current part."""
         if blanks:
             piece, dropped = _drop_blank_records(piece)
             records -= dropped
         if not records:
             return
         if self.part is None:
-            path = self.workdir / f"part-{len(self.done):05d}.{self.file_format}"
-            self.part = _PartInfo(path, first_row=self.rows + 1, size=len(self.header))
-            self.files.open(path, self.header)
-        self.files.write(piece)
+            self.part = PartInfo(first_row=self.rows + 1, start=start, size=len(self.header))
+            self.sink.open(len(self.done), self.header)
+        self.sink.write(piece)
+        self.part.end = end
         self.part.size += len(piece)
         self.part.rows += records
         self.rows += records
 
     def _close(self) -> None:
         if self.part is not None:
-            self.files.close()
+            self.sink.close()
             self.done.append(self.part)
             self.part = None
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over a delimited file found: its header and where its parts lie."""
+
+    header: list[str]  #: column names
+    header_bytes: bytes  #: the header line as repeated at the top of each part (no BOM)
+    parts: list[PartInfo]
+    total_rows: int  #: data rows in all parts
+    total_bytes: int  #: bytes read from the source (BOM and header included)
+
+
+class NoSink:
+    """A :class:`PartSink` that keeps nothing (planning only)."""
+
+    def open(self, index: int, header: bytes) -> None:
+        pass
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def scan_delimited(
+    stream: BinaryIO,
+    *,
+    file_format: str,
+    max_part_bytes: int,
+    sink: PartSink,
+    lookup_field: str | None = None,
+    required: Sequence[str] = (),
+    check_header: Callable[[list[str]], None] | None = None,
+    chunk_size: int = 1 << 20,
+    source_name: str = "<input>",
+) -> Scan:
+    """Read ``stream`` once, sequentially, validating everything, and hand its parts to ``sink``.
+
+    Parts hold at most ``max_part_bytes`` each (header included) and are cut only between records;
+    blank lines are dropped and a missing last line end is added. Raises :class:`InputFileError`.
+    ``check_header(columns)`` runs right after the header is parsed, before any data is read.
+    """
+    fmt = check_format(file_format)
+    source = _Source(stream, chunk_size)
+    line, ending, rest = _read_header_line(source, source_name, min(MAX_HEADER_BYTES, max_part_bytes))
+    columns = _parse_header(line, fmt, source_name)
+    validate_header(
+        columns, file_format=fmt, lookup_field=lookup_field, required=required, source_name=source_name
+    )
+    if check_header is not None:
+        check_header(columns)
+    header_bytes = line + ending
+    if len(header_bytes) + 2 > max_part_bytes:
+        raise InputFileError(
+            f"The header of {source_name} is {len(header_bytes)} bytes: parts of max_part_bytes="
+            f"{max_part_bytes} cannot hold it and a row."
+        )
+    splitter = Splitter(
+        header_bytes,
+        max_part_bytes=max_part_bytes,
+        sink=sink,
+        source_name=source_name,
+        offset=source.offset - len(rest),
+    )
+    chunk = rest
+    while True:
+        if chunk:
+            splitter.feed(chunk)
+        try:
+            chunk = source.read()
+        except _BadUtf8 as bad:
+            raise bad.to_error(source_name, splitter.lines) from None
+        if not chunk:
+            break
+    splitter.finish()
+    return Scan(columns, header_bytes, splitter.done, splitter.rows, source.offset)
 
 
 def split_delimited(
@@ -597,51 +707,41 @@ def split_delimited(
     chunk_size: int = 1 << 20,
     source_name: str = "<input>",
 ) -> SplitResult:
-    """Split a delimited file into parts of at most ``max_part_bytes`` each, header included.
+    """Split a delimited file into part files of at most ``max_part_bytes`` each, header included.
 
     Reads ``stream`` once, sequentially (it need not be seekable), and writes ``part-NNNNN.<format>``
     files to ``workdir``: each is the header line (without BOM) followed by whole records, cut only
     between records, and ends with a line end. Blank lines are dropped. The whole input is validated
-    before this returns (header, UTF-8, balanced quotes, no record too large for a part, at least one
-    data row); on :class:`InputFileError` no part file is left behind.
+    before this returns (see :func:`scan_delimited`); on :class:`InputFileError` no part file is left
+    behind. The operators plan parts without writing them (:mod:`airflow_provider_marketo.utils.parts`).
     """
     fmt = check_format(file_format)
-    source = _Source(stream, chunk_size)
-    line, ending, rest = _read_header_line(source, source_name, min(MAX_HEADER_BYTES, max_part_bytes))
-    columns = _parse_header(line, fmt, source_name)
-    validate_header(
-        columns, file_format=fmt, lookup_field=lookup_field, required=required, source_name=source_name
-    )
-    header_bytes = line + ending
-    if len(header_bytes) + 2 > max_part_bytes:
-        raise InputFileError(
-            f"The header of {source_name} is {len(header_bytes)} bytes: parts of max_part_bytes="
-            f"{max_part_bytes} cannot hold it and a row."
-        )
     workdir.mkdir(parents=True, exist_ok=True)
-    splitter = _Splitter(
-        header_bytes, file_format=fmt, max_part_bytes=max_part_bytes, workdir=workdir, source_name=source_name
-    )
+    files = _PartFiles(workdir, fmt)
     try:
-        chunk = rest
-        while True:
-            if chunk:
-                splitter.feed(chunk)
-            try:
-                chunk = source.read()
-            except _BadUtf8 as bad:
-                raise bad.to_error(source_name, splitter.lines) from None
-            if not chunk:
-                break
-        splitter.finish()
+        scan = scan_delimited(
+            stream,
+            file_format=fmt,
+            max_part_bytes=max_part_bytes,
+            sink=files,
+            lookup_field=lookup_field,
+            required=required,
+            chunk_size=chunk_size,
+            source_name=source_name,
+        )
+        files.wait()
     except BaseException:
-        splitter.files.shutdown(delete=True)
+        files.shutdown(delete=True)
         raise
-    splitter.files.shutdown(delete=False)
+    files.shutdown(delete=False)
+    parts = [
+        Part(index, path, info.rows, info.size, digest, info.first_row)
+        for index, (info, path, digest) in enumerate(zip(scan.parts, files.paths, files.digests, strict=True))
+    ]
     return SplitResult(
-        header=columns,
-        header_bytes=header_bytes,
-        parts=splitter.parts(),
-        total_rows=splitter.rows,
-        total_bytes=source.offset,
+        header=scan.header,
+        header_bytes=scan.header_bytes,
+        parts=parts,
+        total_rows=scan.total_rows,
+        total_bytes=scan.total_bytes,
     )
