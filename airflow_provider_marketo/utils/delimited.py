@@ -1,14 +1,16 @@
-"""Delimited input files for Marketo bulk imports: formats, header checks and a streaming splitter.
+"""Delimited input files for Marketo bulk imports: formats, header checks and a streaming scanner.
 
 Marketo takes CSV, TSV or SSV files whose first line is a header of field names, in requests under
-10 MB. :func:`split_delimited` reads a file once, sequentially, and writes parts that each repeat the
-header and stay under a byte limit, cutting only between records (never inside a quoted field). It
-validates the whole input on the way (header, UTF-8, quotes, record sizes), so a bad file is rejected
-before anything is sent to Marketo.
+10 MB. :func:`scan_delimited` reads a file once, sequentially, and cuts it into parts that each
+repeat the header and stay under a byte limit, cutting only between records. It validates the whole
+input on the way (header, UTF-8, quotes, record sizes), so a bad file is rejected before anything is
+sent to Marketo. The parts go to a :class:`PartSink`: :func:`split_delimited` writes them to files,
+:mod:`airflow_provider_marketo.utils.parts` only records where they lie.
 
-The splitter never parses fields in Python: a newline ends a record exactly when the number of quote
-characters before it is even, and that parity is found with C-speed ``bytes`` methods. Memory stays
-bounded by one chunk plus one record, whatever the file size. This module does not import Airflow.
+Quotes follow the csv module's rules (see :class:`Splitter`); fields are never parsed in Python.
+Where quote parity agrees with those rules (checked with C-speed ``bytes`` methods), a newline ends a
+record exactly when the number of quotes before it is even. Memory stays bounded by one chunk plus
+one record, whatever the file size. This module does not import Airflow.
 """
 
 from __future__ import annotations
@@ -169,31 +171,23 @@ def _unquoted_newlines(marks: bytes, odd: bool = False) -> int:
     return sum(map(len, marks.split(_QUOTE)[::2]))
 
 
-def _count_records(data: bytes) -> int:
-    """Records ending in ``data``, which starts at a record start (blank lines included)."""
-    return _unquoted_newlines(data.translate(None, _NOT_QUOTE_OR_NL))
+def _count_records(shadow: bytes) -> int:
+    """Records ending in ``shadow``, which starts at a record start (blank lines included)."""
+    return _unquoted_newlines(shadow.translate(None, _NOT_QUOTE_OR_NL))
 
 
-def _may_have_blank_records(region: bytes, marks: bytes) -> bool:
-    """Whether record-aligned ``region`` may hold a blank record; ``marks`` are its quotes and newlines
-    (those of the first record may be left out). Two newlines are only adjacent if adjacent in marks."""
-    if region.startswith((b"\n", b"\r\n")):
-        return True
-    return b"\n\n" in marks and _BEFORE_BLANK.search(region) is not None
-
-
-def _drop_blank_records(data: bytes) -> tuple[bytes, int]:
+def _drop_blank_records(data: bytes, shadow: bytes) -> tuple[bytes, int]:
     """Remove empty records (an LF or CRLF alone, outside quotes) from record-aligned ``data``."""
     spans: list[tuple[int, int]] = []
-    if data.startswith((b"\n", b"\r\n")):
-        spans.append((0, data.index(_NL) + 1))
+    if shadow.startswith((b"\n", b"\r\n")):
+        spans.append((0, shadow.index(_NL) + 1))
     odd, counted = False, 0
-    for match in _BEFORE_BLANK.finditer(data):
-        odd ^= bool(data.count(_QUOTE, counted, match.start()) & 1)
+    for match in _BEFORE_BLANK.finditer(shadow):
+        odd ^= bool(shadow.count(_QUOTE, counted, match.start()) & 1)
         counted = match.start()
         if not odd:
             start = match.end()
-            spans.append((start, data.index(_NL, start) + 1))
+            spans.append((start, shadow.index(_NL, start) + 1))
     if not spans:
         return data, 0
     keep, previous = [], 0
@@ -202,6 +196,77 @@ def _drop_blank_records(data: bytes) -> tuple[bytes, int]:
         previous = end
     keep.append(data[previous:])
     return b"".join(keep), len(spans)
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit // 2] + "..." + text[-limit // 2 :]
+
+
+def _class_table(delimiter: str) -> bytes:
+    """``bytes.translate`` table to the classes the quote check needs: quote, delimiter (as ``,``),
+    LF, CR, and everything else as ``a``."""
+    table = bytearray(b"a" * 256)
+    for byte, cls in ((b'"', b'"'), (delimiter.encode(), b","), (b"\n", b"\n"), (b"\r", b"\r")):
+        table[byte[0]] = cls[0]
+    return bytes(table)
+
+
+_CLASS_TABLES = {fmt: _class_table(delimiter) for fmt, delimiter in FORMATS.items()}
+#: What a quote that must be read as a literal character is replaced with in a shadow buffer.
+_LITERAL = ord("'")
+
+
+#: Bytes read at a time by :func:`_parity_reading` (the pieces of a split stay in the CPU cache).
+_BLOCK = 1 << 14
+
+
+@dataclass
+class _Reading:
+    """What quote parity finds in a buffer that starts at a record start."""
+
+    records: int  #: line ends outside quotes (records ended, blank ones included)
+    odd: bool  #: the buffer ends inside a quoted field
+    blanks: bool  #: it may hold a blank record
+
+
+def _parity_reading(shadow: bytes, table: bytes) -> _Reading | None:
+    """Read ``shadow`` with quote parity; ``None`` when parity would misread it.
+
+    Parity reads every quote as opening or closing a quoted field. It agrees with the csv module
+    exactly when each opening quote starts a field and each closing quote is followed by a delimiter,
+    a line end or a quote (``""``). The check: map bytes to classes with ``table`` (quote, ``,`` for
+    the delimiter, LF, CR, ``a`` for the rest), split on quotes and join the pieces outside quoted
+    fields with ``"``: no ``"`` may then touch an ``a`` (or follow a CR). A CR outside quotes must be
+    followed by LF. The buffer is read in blocks that end after an LF, so no check spans two blocks.
+    """
+    records, odd, blanks = 0, False, False
+    size, lo = len(shadow), 0
+    while lo < size:
+        hi = shadow.find(_NL, lo + _BLOCK) + 1 or size
+        block = shadow[lo:hi]
+        if _QUOTE in block:
+            pieces = block.translate(table).split(_QUOTE)
+            outside = _QUOTE.join(pieces[odd::2])
+            if odd:  # starts inside a quoted field: check the closing quote's right neighbour too
+                outside = _QUOTE + outside
+            odd ^= not len(pieces) & 1
+            if odd:  # ends inside a quoted field: check its opening quote's left neighbour too
+                outside += _QUOTE
+            if b'a"' in outside or b'"a' in outside or b'\r"' in outside:
+                return None
+        elif odd:
+            lo = hi
+            continue
+        else:
+            outside = block
+        if b"\r" in outside and outside.count(b"\r") - outside.count(b"\r\n") - (
+            hi == size and outside.endswith(b"\r")
+        ):
+            return None
+        records += outside.count(_NL)
+        blanks = blanks or b"\n\n" in outside or b"\n\r\n" in outside or outside.startswith((b"\n", b"\r\n"))
+        lo = hi
+    return _Reading(records, odd, blanks)
 
 
 class _BadUtf8(Exception):
@@ -457,8 +522,24 @@ class PartInfo:
 class Splitter:
     """Cuts the records after the header into parts, handed to a :class:`PartSink`.
 
+    Quotes follow the csv module's rules: a ``"`` opens a quoted field only at the start of a field,
+    a ``"`` inside an unquoted field is a literal character, ``""`` inside a quoted field is one
+    quote, and a closing quote must be followed by the delimiter, a line end or the end of the file.
+    Anything else is rejected (the csv module would silently glue the text). A CR outside quotes
+    must be followed by LF.
+
+    Each chunk is joined to the incomplete record carried from the last one; the buffer is read
+    with quote parity (C-speed ``bytes`` methods) when :func:`_outside_text` shows that parity and
+    the csv rules agree on it, which they do unless a quote is literal or misplaced. Otherwise a
+    per-quote pass (:meth:`_exact_shadow`) finds the literal quotes, rejects misplaced ones, and
+    returns a *shadow* copy with literal quotes blanked out, which parity then reads exactly; parts
+    are cut from the original bytes at the offsets found in the shadow.
+
     ``offset`` is the source offset of the first byte fed (just after the header line).
     """
+
+    #: A record may grow this far past the part limit while its end is looked for (bounds memory).
+    SLACK = 4 << 20
 
     def __init__(
         self,
@@ -468,6 +549,7 @@ class Splitter:
         sink: PartSink,
         source_name: str,
         offset: int,
+        file_format: str = "csv",
         lines_before: int | None = None,
         rows_before: int = 0,
     ) -> None:
@@ -477,75 +559,143 @@ class Splitter:
         self.max_record = max_part_bytes - len(header_bytes)
         self.source_name = source_name
         self.sink = sink
+        self.delimiter = FORMATS[file_format].encode()
+        self.table = _CLASS_TABLES[file_format]
         self.fed = offset  # source offset just past the bytes fed so far
         self.done: list[PartInfo] = []
         self.part: PartInfo | None = None  # the part being written
         self.rows = rows_before  # records written to parts (and before the bytes fed, if given)
         self.lines = header_bytes.count(_NL) if lines_before is None else lines_before  # newlines so far
-        # The record being read: its bytes so far, their length and quote parity, where it starts.
-        self.carry: list[bytes] = []
-        self.carry_len = 0
-        self.carry_odd = False
+        # The record being read: its bytes so far, their shadow (None: the same) and its first line.
+        self.carry = b""
+        self.carry_shadow: bytes | None = None
         self.carry_line = self.lines + 1
-        self.oversize = False  # the carried record is too large: only its length is still tracked
+
+    @property
+    def carry_len(self) -> int:
+        return len(self.carry)
 
     def feed(self, chunk: bytes) -> None:
         """Take the next chunk of the source."""
-        chunk_offset = self.fed
         self.fed += len(chunk)
-        marks = chunk.translate(None, _NOT_QUOTE_OR_NL)
-        quotes = marks.count(_QUOTE)
-        self.lines += len(marks) - quotes
-        odd_end = self.carry_odd ^ bool(quotes & 1)
-        cut = _last_boundary(chunk, 0, len(chunk), odd_end)
-        if cut < 0:
-            self.carry_odd = odd_end
-            self.carry_len += len(chunk)
-            if not self.oversize:
-                self.carry.append(chunk)
-            self._check_carry()
+        self.lines += chunk.count(_NL)
+        buf = self.carry + chunk if self.carry else chunk
+        shadow = buf if self.carry_shadow is None else self.carry_shadow + chunk
+        reading = _parity_reading(shadow, self.table)
+        if reading is None:
+            shadow = self._exact_shadow(buf)
+            reading = _parity_reading(shadow, self.table)
+            assert reading is not None, "the exact pass leaves only quotes that parity reads right"
+        records, blanks = reading.records, reading.blanks
+        if not records:
+            self._carry(buf, shadow)
             return
-        if self.oversize:
-            raise self._too_large(self.carry_len + _first_boundary(chunk, 0, cut, self.carry_odd))
-        tail = chunk[cut:]
-        tail_newlines = tail.count(_NL)
-        head_marks = marks[: len(marks) - tail_newlines - tail.count(_QUOTE)]
-        records = _unquoted_newlines(head_marks, self.carry_odd)
-        if self.carry:  # one copy: the head is joined through a view
-            region = b"".join([*self.carry, memoryview(chunk)[:cut]])
-        else:
-            region = chunk[:cut] if tail else chunk
-        blanks = _may_have_blank_records(region, head_marks)
+        cut = _last_boundary(shadow, 0, len(shadow), reading.odd)
         region_line = self.carry_line
-        region_offset = chunk_offset + cut - len(region)
-        self.carry = [tail] if tail else []
-        self.carry_len = len(tail)
-        self.carry_odd = odd_end
-        self.carry_line = self.lines - tail_newlines + 1
-        self._emit(region, records, region_line, blanks, region_offset)
-        self._check_carry()
+        region_offset = self.fed - len(buf)
+        whole = cut == len(buf)
+        region, region_shadow = (buf, shadow) if whole else (buf[:cut], shadow[:cut])
+        self._carry(b"" if whole else buf[cut:], b"" if whole else shadow[cut:])
+        self.carry_line = self.lines - self.carry.count(_NL) + 1
+        self._emit(region, region_shadow, records, region_line, blanks, region_offset)
+
+    def _carry(self, tail: bytes, shadow: bytes) -> None:
+        """Keep ``tail`` (the start of a record) for the next chunk."""
+        if len(tail) > self.max_record + self.SLACK:
+            raise InputFileError(
+                f"Row {self.rows + 1} of {self.source_name} (starting on line {self.carry_line}) is more than "
+                f"{len(tail)} bytes: too large for a part of {self.max_part_bytes} bytes. If the row is not "
+                "meant to be that long, look for an unbalanced quote in it."
+            )
+        self.carry = tail
+        self.carry_shadow = None if shadow is tail or shadow == tail else shadow
 
     def finish(self) -> None:
         """Flush the last record (adding a line end if it has none) and close the last part."""
-        if self.carry_odd:
+        last, shadow = self.carry, self.carry_shadow or self.carry
+        if shadow.count(_QUOTE) & 1:
             raise InputFileError(
                 f"{self.source_name} ends inside a quoted field: row {self.rows + 1} (line {self.carry_line}) "
                 "opens a quote that is never closed (unbalanced quote)."
             )
-        if self.oversize:
-            raise self._too_large(self.carry_len)
-        last = b"".join(self.carry)
         if last and last != b"\r":
-            region = last + (b"\n" if last.endswith(b"\r") else self.ending)
-            self._emit(region, 1, self.carry_line, False, self.fed - len(last), len(last))
+            end = b"\n" if last.endswith(b"\r") else self.ending
+            self._emit(last + end, shadow + end, 1, self.carry_line, False, self.fed - len(last), len(last))
         self._close()
         if not self.rows:
             raise InputFileError(f"{self.source_name} has a header but no data rows.")
 
-    def _check_carry(self) -> None:
-        if self.carry_len >= self.max_record and not self.oversize:
-            self.oversize = True
-            self.carry = []
+    def _exact_shadow(self, buf: bytes) -> bytes:
+        """Read ``buf`` (from a record start) quote by quote with the csv module's rules.
+
+        Returns ``buf`` with each literal quote (one inside an unquoted field) replaced, so that quote
+        parity reads the copy exactly. Raises :class:`InputFileError` for a closing quote followed by
+        anything but a delimiter, a line end or a quote, and for a CR outside quotes not followed by LF.
+        """
+        delimiter, size = self.delimiter[0], len(buf)
+        literal: list[int] = []
+        pos = 0
+        while True:
+            quote = buf.find(_QUOTE, pos)
+            self._check_bare_cr(buf, pos, size if quote < 0 else quote)
+            if quote < 0:
+                break
+            if quote and buf[quote - 1] not in (delimiter, 10):  # not at a field start: a literal quote
+                literal.append(quote)
+                pos = quote + 1
+                continue
+            pos = quote + 1
+            while True:  # inside a quoted field
+                close = buf.find(_QUOTE, pos)
+                if close < 0:
+                    pos = size
+                    break
+                after = buf[close + 1 : close + 2]
+                if after == _QUOTE:
+                    pos = close + 2
+                    continue
+                if after and after[0] not in (delimiter, 10, 13):
+                    raise self._misplaced_quote(buf, quote, close)
+                pos = close + 1
+                break
+            if pos >= size:
+                break
+        if not literal:
+            return buf
+        shadow = bytearray(buf)
+        for at in literal:
+            shadow[at] = _LITERAL
+        return bytes(shadow)
+
+    def _check_bare_cr(self, buf: bytes, lo: int, hi: int) -> None:
+        """Reject a CR in ``buf[lo:hi]`` (outside quotes) that is not followed by LF."""
+        cr = buf.find(b"\r", lo, hi)
+        while cr >= 0:
+            if cr + 1 < len(buf) and buf[cr + 1] != 10:
+                row, line = self._where(buf, cr)
+                raise InputFileError(
+                    f"Row {row} of {self.source_name} (line {line}) has a carriage return that is not "
+                    "followed by a line feed, outside quotes: CR-only line ends or a stray CR. Use LF "
+                    "or CRLF line ends, and quote a field that contains a CR."
+                )
+            cr = buf.find(b"\r", cr + 1, hi)
+
+    def _where(self, buf: bytes, at: int) -> tuple[int, int]:
+        """Data-row and line number of byte ``at`` of ``buf`` (which is well formed before ``at``)."""
+        head = self._exact_shadow(buf[:at])
+        rows = _count_records(head) - _drop_blank_records(head, head)[1]
+        return self.rows + rows + 1, self.carry_line + buf.count(_NL, 0, at)
+
+    def _misplaced_quote(self, buf: bytes, opening: int, closing: int) -> InputFileError:
+        row, line = self._where(buf, opening)
+        field = buf[opening : closing + 1].decode("utf-8", "replace")
+        after = buf[closing + 1 : closing + 5].decode("utf-8", "replace")[:1]  # the character after it
+        return InputFileError(
+            f"Row {row} of {self.source_name} (line {line + buf.count(_NL, opening, closing)}) has a quoted "
+            f"field {_clip(field)!r} whose closing quote is followed by {after!r} instead of a "
+            'delimiter or a line end. A quote inside a quoted field must be doubled (""); the csv '
+            "module would silently glue this text together, so the file is rejected instead."
+        )
 
     def _too_large(self, size: int, row: int | None = None, line: int | None = None) -> InputFileError:
         return InputFileError(
@@ -558,6 +708,7 @@ class Splitter:
     def _emit(
         self,
         region: bytes,
+        shadow: bytes,
         records: int,
         region_line: int,
         blanks: bool,
@@ -566,39 +717,42 @@ class Splitter:
     ) -> None:
         """Write ``region`` (whole records, ``records`` of them counting blank ones) to parts.
 
-        ``blanks`` says whether the region may hold blank records, to be dropped. ``offset`` is the
-        region's source offset; ``source_len`` its length in the source (less when a line end was added).
+        ``shadow`` is the region as quote parity reads it exactly. ``blanks`` says whether the region
+        may hold blank records, to be dropped. ``offset`` is the region's source offset; ``source_len``
+        its length in the source (less when a line end was added).
         """
         start, end = 0, len(region)
         region_end = offset + (end if source_len is None else source_len)
         while start < end:
             room = self.max_part_bytes - (self.part.size if self.part else len(self.header))
             if end - start <= room:
-                self._write(
-                    region if not start else region[start:], records, blanks, offset + start, region_end
-                )
+                if start:
+                    region, shadow = region[start:], shadow[start:]
+                self._write(region, shadow, records, blanks, offset + start, region_end)
                 return
             stop = _last_boundary(
-                region, start, start + room, bool(region.count(_QUOTE, start, start + room) & 1)
+                shadow, start, start + room, bool(shadow.count(_QUOTE, start, start + room) & 1)
             )
             if stop < 0:
                 if self.part is not None:
                     self._close()
                     continue
-                record_end = _first_boundary(region, start, end)
+                record_end = min(_first_boundary(shadow, start, end), region_end - offset)
                 line = region_line + region.count(_NL, 0, start)
                 raise self._too_large(record_end - start, self.rows + 1, line)
-            piece = region[start:stop]
-            piece_records = _count_records(piece)
-            self._write(piece, piece_records, blanks, offset + start, offset + stop)
+            piece_shadow = shadow[start:stop]
+            piece_records = _count_records(piece_shadow)
+            self._write(
+                region[start:stop], piece_shadow, piece_records, blanks, offset + start, offset + stop
+            )
             self._close()
             records -= piece_records
             start = stop
 
-    def _write(self, piece: bytes, records: int, blanks: bool, start: int, end: int) -> None:
+    def _write(self, piece: bytes, shadow: bytes, records: int, blanks: bool, start: int, end: int) -> None:
         """Add ``piece`` (source bytes ``start:end``, a line end maybe added) to the current part."""
         if blanks:
-            piece, dropped = _drop_blank_records(piece)
+            piece, dropped = _drop_blank_records(piece, shadow)
             records -= dropped
         if not records:
             return
@@ -681,6 +835,7 @@ def scan_delimited(
         sink=sink,
         source_name=source_name,
         offset=source.offset - len(rest),
+        file_format=fmt,
     )
     chunk = rest
     while True:

@@ -186,6 +186,7 @@ def read_part(stream: BinaryIO, plan: PartPlan, part: PlannedPart, *, source_nam
         sink=sink,
         source_name=source_name,
         offset=part.start,
+        file_format=plan.file_format,
         rows_before=part.first_row - 1,
     )
     try:
