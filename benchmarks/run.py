@@ -17,22 +17,16 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_polling, bench_throughput, bench_triggers, bench_upload
-from benchmarks.harness import ROOT, Row, row, skipped
+from benchmarks.harness import ROOT, Row, skipped
 
 RESULTS = ROOT / "benchmarks" / "results.md"
 BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput")
 COLUMNS = ("benchmark", "metric", "ours", "baseline", "ratio", "target", "met")
-#: Targets of issue 8 for the splitter: throughput vs naive csv and vs GNU split -C, peak RSS, growth.
-SPLIT_VS_NAIVE = 5.0
-SPLIT_VS_SPLIT_C = 0.8
-SPLIT_MAX_RSS_MB = 64.0
-SPLIT_MAX_RSS_GROWTH = 1.1
 
 
 def split_rows(sizes: Sequence[str]) -> list[Row]:
@@ -41,72 +35,7 @@ def split_rows(sizes: Sequence[str]) -> list[Row]:
         from benchmarks import bench_split
     except ImportError as err:
         return [skipped("split", "all", f"benchmarks/bench_split.py is not available: {err}")]
-    results: list[dict[str, Any]] = bench_split.run(list(sizes))
-    rows: list[Row] = []
-    for size in sizes:
-        by_tool = {r["tool"]: r for r in results if r["size"] == str(size)}
-        ours, split_c, naive = by_tool["ours"], by_tool["split -C"], by_tool["naive csv"]
-        name = f"split {size} ({ours['bytes'] / 1e6:.0f} MB)"
-        rows += [
-            row(
-                name,
-                "throughput vs naive csv splitter",
-                ours["mb_s"],
-                naive["mb_s"],
-                unit="MB/s",
-                target=f">= {SPLIT_VS_NAIVE:g}x naive",
-                met=ours["mb_s"] >= SPLIT_VS_NAIVE * naive["mb_s"],
-                note="naive: csv.reader -> csv.writer part by part",
-            ),
-            row(
-                name,
-                "throughput vs split -C",
-                ours["mb_s"],
-                split_c["mb_s"],
-                unit="MB/s",
-                target=f">= {SPLIT_VS_SPLIT_C:g}x split -C",
-                met=ours["mb_s"] >= SPLIT_VS_SPLIT_C * split_c["mb_s"],
-                note=(
-                    "GNU split -C is the I/O bound: not quote-aware, no header per part. Ours must also "
-                    "validate UTF-8, track quote parity, drop blank lines and count records over every "
-                    "byte in Python's C primitives (~3.5 s/GB measured per pass), so it stays well below"
-                ),
-            ),
-            row(
-                name,
-                "peak RSS",
-                ours["peak_rss_mb"],
-                naive["peak_rss_mb"],
-                unit="MB",
-                target=f"<= {SPLIT_MAX_RSS_MB:g} MB",
-                met=ours["peak_rss_mb"] <= SPLIT_MAX_RSS_MB,
-            ),
-            row(
-                name,
-                "parts correct (rows, order, header, size)",
-                None,
-                target="ok",
-                met=bool(ours["correct"]),
-                note=f"{ours['parts']} parts; checked with a streaming csv pass",
-            ),
-        ]
-    ours_by_size = [
-        next(r for r in results if r["size"] == str(size) and r["tool"] == "ours") for size in sizes
-    ]
-    if len(ours_by_size) > 1:
-        small, large = ours_by_size[0], ours_by_size[-1]
-        rows.append(
-            row(
-                f"split {sizes[-1]} vs {sizes[0]}",
-                "peak RSS growth with file size",
-                large["peak_rss_mb"],
-                small["peak_rss_mb"],
-                unit="MB",
-                target=f"<= {SPLIT_MAX_RSS_GROWTH:g}x (flat)",
-                met=large["peak_rss_mb"] <= SPLIT_MAX_RSS_GROWTH * small["peak_rss_mb"],
-            )
-        )
-    return rows
+    return bench_split.rows(list(sizes))
 
 
 # -- table ------------------------------------------------------------------------------------------

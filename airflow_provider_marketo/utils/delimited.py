@@ -235,8 +235,8 @@ def _parity_reading(shadow: bytes, table: bytes) -> _Reading | None:
     Parity reads every quote as opening or closing a quoted field. It agrees with the csv module
     exactly when each opening quote starts a field and each closing quote is followed by a delimiter,
     a line end or a quote (``""``). The check: map bytes to classes with ``table`` (quote, ``,`` for
-    the delimiter, LF, CR, ``a`` for the rest), split on quotes and join the pieces outside quoted
-    fields with ``"``: no ``"`` may then touch an ``a`` (or follow a CR). A CR outside quotes must be
+    the delimiter, LF, CR, ``a`` for the rest) the pieces outside quoted fields, joined with ``"``:
+    no ``"`` may then touch an ``a`` (or follow a CR). A CR outside quotes must be
     followed by LF. The buffer is read in blocks that end after an LF, so no check spans two blocks.
     """
     records, odd, blanks = 0, False, False
@@ -245,14 +245,14 @@ def _parity_reading(shadow: bytes, table: bytes) -> _Reading | None:
         hi = shadow.find(_NL, lo + _BLOCK) + 1 or size
         block = shadow[lo:hi]
         if _QUOTE in block:
-            pieces = block.translate(table).split(_QUOTE)
-            outside = _QUOTE.join(pieces[odd::2])
+            pieces = block.split(_QUOTE)
+            outside = _QUOTE.join(pieces[odd::2]).translate(table)
             if odd:  # starts inside a quoted field: check the closing quote's right neighbour too
                 outside = _QUOTE + outside
             odd ^= not len(pieces) & 1
             if odd:  # ends inside a quoted field: check its opening quote's left neighbour too
                 outside += _QUOTE
-            if b'a"' in outside or b'"a' in outside or b'\r"' in outside:
+            if b'a"' in outside or b'"a' in outside or (b"\r" in outside and b'\r"' in outside):
                 return None
         elif odd:
             lo = hi
