@@ -89,6 +89,7 @@ def test_inch_marks_in_every_format(tmp_path: Path, file_format: str) -> None:
             None,
             id="quote-in-unquoted-field-is-literal",
         ),
+        pytest.param(b'email,note\na@b.c,27" monitor\nc@d.e,x\n', None, id="one-inch-mark-is-not-unbalanced"),
     ],
 )
 @pytest.mark.parametrize("chunk_size", [1, 5, 1 << 20])
