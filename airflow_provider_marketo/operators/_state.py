@@ -3,10 +3,11 @@ the try that runs and the source's fingerprint."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException
@@ -33,6 +34,14 @@ ParamValue = str | int | None
 TryKind = Literal["new", "resume", "retry", "clear"]
 
 
+class TaskLog(Protocol):
+    """What the submission uses of a logger (the operator's ``self.log``)."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+
+
 @dataclass(frozen=True)
 class SubmissionConfig:
     """What the operator tells the submission (rendered arguments)."""
@@ -52,6 +61,8 @@ class SubmissionConfig:
     keep_completed_on_clear: bool
     retries: int
     manifest_path: ObjectStoragePath | None
+    #: The operator's logger, so that the submission's messages are in the task log.
+    log: TaskLog = field(default=logging.getLogger(__name__), compare=False)
 
     @property
     def max_delay(self) -> float:

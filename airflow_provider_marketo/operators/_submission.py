@@ -21,7 +21,6 @@ How a try treats the manifest left by an earlier one (see the README, "Retries, 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -60,8 +59,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
-log = logging.getLogger(__name__)
-
 
 class Submission:
     """The state of one task instance's import and the rules that say what to do next."""
@@ -89,6 +86,7 @@ class Submission:
         self.wait = wait
         self.started_at = started_at
         self.hook = MarketoHook(config.marketo_conn_id)
+        self.log = config.log
         self._manifest_ok = True
         #: The 1016/1019 answer to the last create (and our jobs active then), until waited for.
         self._refusal: tuple[MarketoError, str] | None = None
@@ -109,7 +107,7 @@ class Submission:
         document = load_document(manifest)
         current = fingerprint(source)
         kind = tried.kind_of(document)
-        log.info("Import manifest: %s (%s).", manifest, KIND_TEXT[kind])
+        config.log.info("Import manifest: %s (%s).", manifest, KIND_TEXT[kind])
         plan: PartPlan | None = None
         accepted: dict[int, SubmittedPart] = {}
         if document is not None and kind in ("resume", "retry"):
@@ -123,7 +121,7 @@ class Submission:
                 )
             plan = PartPlan.from_dict(document["plan"]) if same else None
             for index, part in sorted(accepted.items()):
-                log.info(
+                config.log.info(
                     "Part %d already imported as batch %d by an earlier try; skipping it.",
                     index + 1,
                     part.batch_id,
@@ -183,7 +181,7 @@ class Submission:
     def _plan(
         config: SubmissionConfig, source: ObjectStoragePath, check_header: Callable[[list[str]], None] | None
     ) -> PartPlan:
-        log.info(
+        config.log.info(
             "Reading and validating %s (%s) in parts of at most %d bytes.",
             source,
             config.file_format,
@@ -199,7 +197,7 @@ class Submission:
                 check_header=check_header,
                 source_name=str(source),
             )
-        log.info(
+        config.log.info(
             "%s: %d bytes, %d data rows, %d part(s) planned.",
             source,
             plan.total_bytes,
@@ -220,10 +218,12 @@ class Submission:
         earlier = accepted_parts(document)
         if not config.keep_completed_on_clear or not earlier:
             if earlier:
-                log.info("The task was cleared: importing all parts again (keep_completed_on_clear=False).")
+                config.log.info(
+                    "The task was cleared: importing all parts again (keep_completed_on_clear=False)."
+                )
             return None, {}
         if document.get("source") != str(source) or document.get("fingerprint") != current:
-            log.info(
+            config.log.info(
                 "The task was cleared and its source changed since the last try: importing all parts again."
             )
             return None, {}
@@ -233,35 +233,35 @@ class Submission:
             try:
                 status = hook.get_import_status(config.target, part.batch_id)
             except MarketoBatchNotFoundError:
-                log.info(
+                config.log.info(
                     "Part %d: batch %d is no longer known to Marketo; importing it again.",
                     index + 1,
                     part.batch_id,
                 )
                 continue
             if status.status == "Failed":
-                log.info(
+                config.log.info(
                     "Part %d: batch %d failed (%s); importing it again.",
                     index + 1,
                     part.batch_id,
                     status.message,
                 )
                 continue
-            log.info("Part %d: keeping batch %d (%s).", index + 1, part.batch_id, status.status)
+            config.log.info("Part %d: keeping batch %d (%s).", index + 1, part.batch_id, status.status)
             kept[index] = part
         return PartPlan.from_dict(document["plan"]), kept
 
     def _apply(self, event: Any) -> None:
         if not isinstance(event, Mapping):
-            log.info("Resuming after a timed wait.")
+            self.log.info("Resuming after a timed wait.")
             return
         status, message = event.get("status"), event.get("message")
         if status == "error":
             raise AirflowException(f"Checking this task's Marketo jobs failed: {message}")
         if status == "failed":
-            log.warning("Resuming; some of this task's jobs failed: %s", message)
+            self.log.warning("Resuming; some of this task's jobs failed: %s", message)
         else:
-            log.info("Resuming: %s", message)
+            self.log.info("Resuming: %s", message)
         self.wait.finished.update(
             int(batch["batch_id"])
             for batch in event.get("batches", [])
@@ -289,7 +289,7 @@ class Submission:
 
     def accepted_as(self, step: Submit, batch_id: int) -> None:
         """Marketo accepted ``step``'s part as ``batch_id``: record it (before anything else)."""
-        log.info(
+        self.log.info(
             "Submitted %s (%s, %d bytes, %d rows) as batch %d.",
             step.label,
             step.filename,
@@ -422,9 +422,9 @@ class Submission:
                 continue
             self.wait.finished.add(batch_id)
             if status.status == "Failed":
-                log.warning("Batch %d failed: %s", status.batch_id, status.message)
+                self.log.warning("Batch %d failed: %s", status.batch_id, status.message)
             else:
-                log.info("Batch %d finished: %s", status.batch_id, status.message or status.status)
+                self.log.info("Batch %d finished: %s", status.batch_id, status.message or status.status)
         return active
 
     # The manifest.
@@ -452,5 +452,7 @@ class Submission:
                     "a deferred import resumes from it" if self.config.deferrable else "a retry relies on it"
                 )
                 raise AirflowException(f"{err}. Nothing more is submitted: {why}.") from err
-            log.warning("%s; if this task runs again, parts already imported could be imported again.", err)
+            self.log.warning(
+                "%s; if this task runs again, parts already imported could be imported again.", err
+            )
             self._manifest_ok = False

@@ -292,6 +292,7 @@ class BaseBulkImportOperator(BaseOperator):
             keep_completed_on_clear=self.keep_completed_on_clear,
             retries=int(self.retries or 0),
             manifest_path=None if not self.manifest_path else to_object_storage_path(self.manifest_path),
+            log=self.log,
         )
 
 
