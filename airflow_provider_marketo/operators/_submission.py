@@ -107,6 +107,8 @@ class Submission:
         document = load_document(manifest)
         current = fingerprint(source)
         kind = tried.kind_of(document)
+        if kind == "resume":  # a try starts once: what an earlier start of it accepted is kept
+            kind = "retry"
         config.log.info("Import manifest: %s (%s).", manifest, KIND_TEXT[kind])
         plan: PartPlan | None = None
         accepted: dict[int, SubmittedPart] = {}
@@ -284,7 +286,9 @@ class Submission:
                 f"{len(active)} of this task's jobs are still queued or importing "
                 f"(limit {self.config.job_limit}): {active}"
             )
-            return self._wait_step(self._label(part), reason, active, max_pending=self.config.job_limit - 1)
+            return self._wait_step(
+                self._label(part), reason, jobs=active, max_pending=self.config.job_limit - 1
+            )
         return self._submit_step(part)
 
     def accepted_as(self, step: Submit, batch_id: int) -> None:
@@ -342,19 +346,21 @@ class Submission:
             )
         reason = f"{reason} (waited {waited:.1f} of at most {self.config.max_queue_wait:g} s)"
         active = self._active_jobs(only_if_full=False) if self.config.deferrable else []
-        # Wake up when one of our own jobs finishes (room for this one), or at the deadline.
+        # Wake up when one of our own jobs finishes (room for this one), or at the deadline; with
+        # none of ours queued, at the deadline only (a timer).
         return self._wait_step(
             label,
             reason,
-            active,
-            max_pending=len(active) - 1,
+            jobs=active,
+            max_pending=max(len(active) - 1, 0),
             limit=self.config.max_queue_wait - waited,
         )
 
     def _wait_step(
-        self, label: str, reason: str, active: list[int], *, max_pending: int, limit: float | None = None
+        self, label: str, reason: str, *, jobs: list[int], max_pending: int, limit: float | None = None
     ) -> Sleep | Defer:
-        """Sleep, or defer on our jobs (``max_pending`` >= 0) or on a timer; ``limit`` caps the pause."""
+        """Sleep; or defer until at most ``max_pending`` of our ``jobs`` are unfinished, or on a timer
+        when there is no job of ours to wait for. ``limit`` caps the pause (the trigger's deadline)."""
         delay = min(self.config.poll_interval * 2**self.wait.attempts, self.config.max_delay)
         if limit is not None:
             delay = min(delay, limit)
@@ -365,11 +371,11 @@ class Submission:
         if not self.config.deferrable:
             return Sleep(delay, f"Waiting {delay:.3g} s before submitting {label}: {reason}")
         trigger: BaseTrigger
-        if active and max_pending >= 0:
+        if jobs:
             trigger = BulkImportTrigger(
                 marketo_conn_id=self.config.marketo_conn_id,
                 target=self.config.target.to_dict(),
-                batch_ids=active,
+                batch_ids=jobs,
                 poll_interval=self.config.poll_interval,
                 max_poll_interval=self.config.max_delay,
                 deadline=None if limit is None else time.time() + delay,
