@@ -120,7 +120,7 @@ def child(source: str, part_size: str) -> dict[str, Any]:
     return {
         "api_calls": _api_calls() - calls_before,
         "seconds": seconds,
-        "rows": sum(ti.xcoms["rows_sent"]),
+        "rows": sum(ti.xcoms["rows_sent"].values()),
         "parts": len(batch_ids),
         "rss_before_kb": before,
         "peak_kb": peak_rss_kb(),

@@ -1,25 +1,21 @@
-"""The retry manifest of a bulk import: which parts of a source Marketo already accepted.
+"""The manifest of a bulk import: the part plan and which parts Marketo accepted, per task instance.
 
-The operator records the manifest after every accepted part, so that a retry of the task (after a
-worker crash, say) skips the parts whose index and SHA-256 still match instead of importing them
-twice. It lives in Airflow's task state store (``context["task_state_store"]``, shared by the tries
-of a task instance) or, where asked or where the runtime has no such store, in a JSON file in object
-storage. A manifest that cannot be read or written only costs that protection: the problem is logged
-and the import goes on.
+One JSON document per task instance (dag, task, run, map index: its :class:`ManifestScope`) holds
+what a later try or a resumed deferral needs: the source and its fingerprint, the part plan, the
+accepted parts, the wait in progress and which try wrote it. It lives in Airflow's task state store
+(``context["task_state_store"]``, Airflow 3.3+) or, where asked or where the runtime has no store,
+in a JSON file in object storage. The scope is in the key (file name or store key) and in the
+document, so a document of another task instance is never taken for this one's.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from airflow.sdk import ObjectStoragePath
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,13 +40,23 @@ class SubmittedPart:
         )
 
 
-def default_manifest_path(
-    source: ObjectStoragePath, *, dag_id: str, task_id: str, map_index: int, run_id: str
-) -> ObjectStoragePath:
-    """``<source dir>/.marketo/<source name>.<dag_id>.<task_id>.<map_index>.<run_id slug>.json``."""
-    run_slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
-    name = f"{source.name}.{dag_id}.{task_id}.{map_index}.{run_slug}.json"
-    return source.parent / ".marketo" / name
+@dataclass(frozen=True)
+class ManifestScope:
+    """The task instance a manifest belongs to."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+
+    @property
+    def key(self) -> str:
+        """``<dag_id>.<task_id>.<map_index>.<run_id slug>``: safe in a file name and a store key."""
+        run_slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.run_id).strip("_")
+        return f"{self.dag_id}.{self.task_id}.{self.map_index}.{run_slug}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class TaskStateStore(Protocol):
@@ -61,76 +67,73 @@ class TaskStateStore(Protocol):
     def set(self, key: str, value: Any) -> None: ...
 
 
-#: Key of the manifest in the task state store.
+#: Prefix of the manifest's key in the task state store (the scope's key follows).
 STATE_KEY = "marketo_import_manifest"
+#: Version of the manifest document; documents of another version are not used.
+MANIFEST_VERSION = 2
+
+
+class ManifestError(Exception):
+    """The manifest could not be read or written."""
+
+
+def manifest_file(
+    folder_or_file: ObjectStoragePath | None, source: ObjectStoragePath, scope: ManifestScope
+) -> ObjectStoragePath:
+    """Where the manifest file of ``scope`` goes.
+
+    No location: ``<source dir>/.marketo/<source name>.<scope key>.json``. A location ending in
+    ``.json``: ``<its dir>/<its stem>.<scope key>.json``. Any other location is a folder:
+    ``<folder>/<scope key>.json``.
+    """
+    if folder_or_file is None:
+        return source.parent / ".marketo" / f"{source.name}.{scope.key}.json"
+    if folder_or_file.name.endswith(".json"):
+        return folder_or_file.parent / f"{folder_or_file.stem}.{scope.key}.json"
+    return folder_or_file / f"{scope.key}.json"
 
 
 class ImportManifest:
-    """The manifest of one task's import of one source, in a task state store or an object storage file."""
+    """Read and write the manifest document of one task instance, in a task state store or a file."""
 
-    def __init__(self, location: ObjectStoragePath | TaskStateStore, source: str) -> None:
+    def __init__(self, location: ObjectStoragePath | TaskStateStore, scope: ManifestScope) -> None:
         self.location = location
-        self.source = source
-        self._write_failed = False
+        self.scope = scope
+
+    @property
+    def state_key(self) -> str:
+        return f"{STATE_KEY}.{self.scope.key}"
 
     def __str__(self) -> str:
         if isinstance(self.location, ObjectStoragePath):
             return str(self.location)
-        return f"the task state store (key {STATE_KEY!r})"
+        return f"the task state store (key {self.state_key!r})"
 
-    def _read(self) -> Any:
-        if not isinstance(self.location, ObjectStoragePath):
-            return self.location.get(STATE_KEY)
-        if not self.location.exists():
+    def load(self) -> dict[str, Any] | None:
+        """This task instance's document, or None when there is none (or one of another version)."""
+        try:
+            if isinstance(self.location, ObjectStoragePath):
+                data = (
+                    json.loads(self.location.read_text(encoding="utf-8")) if self.location.exists() else None
+                )
+            else:
+                data = self.location.get(self.state_key)
+        except Exception as err:
+            raise ManifestError(f"Could not read the import manifest in {self}: {err}") from err
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
             return None
-        return json.loads(self.location.read_text(encoding="utf-8"))
+        if data.get("scope") != self.scope.to_dict():
+            return None
+        return data
 
-    def _write(self, body: dict[str, Any]) -> None:
-        if not isinstance(self.location, ObjectStoragePath):
-            self.location.set(STATE_KEY, body)
-            return
-        self.location.parent.mkdir(parents=True, exist_ok=True)
-        self.location.write_text(json.dumps(body, indent=1), encoding="utf-8")
-
-    def load(self) -> dict[int, SubmittedPart]:
-        """The parts recorded by earlier tries, by index (empty when there is no usable manifest)."""
+    def save(self, body: dict[str, Any]) -> None:
+        """Write the document (the scope and version are added); raise :class:`ManifestError`."""
+        document = {"version": MANIFEST_VERSION, "scope": self.scope.to_dict(), **body}
         try:
-            data = self._read()
-            if data is None:
-                return {}
-            if data.get("source") != self.source:
-                log.warning(
-                    "Ignoring retry manifest in %s: it was written for %s, not %s.",
-                    self,
-                    data.get("source"),
-                    self.source,
-                )
-                return {}
-            parts = (SubmittedPart.from_dict(item) for item in data["parts"])
-            return {part.index: part for part in parts}
+            if isinstance(self.location, ObjectStoragePath):
+                self.location.parent.mkdir(parents=True, exist_ok=True)
+                self.location.write_text(json.dumps(document, indent=1), encoding="utf-8")
+            else:
+                self.location.set(self.state_key, document)
         except Exception as err:
-            log.warning(
-                "Could not read retry manifest in %s (%s); parts imported by an earlier try may be "
-                "imported again.",
-                self,
-                err,
-            )
-            return {}
-
-    def save(self, parts: Iterable[SubmittedPart]) -> None:
-        """Record the accepted parts; a failure is logged once (a retry could then re-import)."""
-        body = {
-            "source": self.source,
-            "parts": [part.to_dict() for part in sorted(parts, key=lambda p: p.index)],
-        }
-        try:
-            self._write(body)
-        except Exception as err:
-            if not self._write_failed:
-                log.warning(
-                    "Could not write retry manifest in %s (%s); if this task is retried, parts already "
-                    "imported could be imported again.",
-                    self,
-                    err,
-                )
-            self._write_failed = True
+            raise ManifestError(f"Could not write the import manifest in {self}: {err}") from err

@@ -10,102 +10,46 @@ or the list is busy (1019). It returns the batch ids; :class:`BulkImportSensor` 
 
 from __future__ import annotations
 
+import io
 import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from tempfile import TemporaryDirectory
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
-    MarketoError,
     MarketoListBusyError,
     MarketoQueueFullError,
 )
 from airflow_provider_marketo.hooks.marketo import MarketoHook
-from airflow_provider_marketo.objects import TERMINAL_STATUSES, BulkTarget
-from airflow_provider_marketo.operators._manifest import (
-    ImportManifest,
-    SubmittedPart,
-    TaskStateStore,
-    default_manifest_path,
+from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.operators._state import (
+    Defer,
+    Done,
+    ParamValue,
+    Sleep,
+    SubmissionConfig,
+    Submit,
 )
-from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
-from airflow_provider_marketo.utils.delimited import (
-    Part,
-    SplitResult,
-    check_format,
-    infer_format,
-    split_delimited,
-)
+from airflow_provider_marketo.operators._submission import Submission
+from airflow_provider_marketo.utils.delimited import check_format, infer_format
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
-    from airflow.triggers.base import BaseTrigger
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 #: Default part size: our conservative reading of Marketo's 10 MB request limit, leaving 64 KiB for
 #: the multipart envelope.
 DEFAULT_PART_SIZE = 10_000_000 - 64 * 1024
-#: Longest pause between two checks while waiting for queue room.
-MAX_POLL_INTERVAL = 30.0
 #: Smallest part size accepted (a part must hold the header and at least one row).
 MIN_PART_SIZE = 1024
-
-ParamValue = str | int | None
-
-
-@dataclass
-class _ImportState:
-    """What survives a deferral: the parts accepted in this try and the current wait."""
-
-    submitted: list[SubmittedPart] = field(default_factory=list)
-    #: Epoch seconds of the first 1016/1019 answer for the part being submitted (None: no such wait).
-    wait_started: float | None = None
-    #: The next pause in seconds (None: start from ``poll_interval``).
-    delay: float | None = None
-    #: Batch ids known to be Complete or Failed (not asked about again).
-    finished: set[int] = field(default_factory=set)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "submitted": [part.to_dict() for part in self.submitted],
-            "wait_started": self.wait_started,
-            "delay": self.delay,
-            "finished": sorted(self.finished),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> _ImportState:
-        return cls(
-            submitted=[SubmittedPart.from_dict(item) for item in data.get("submitted", [])],
-            wait_started=data.get("wait_started"),
-            delay=data.get("delay"),
-            finished={int(batch_id) for batch_id in data.get("finished", [])},
-        )
-
-
-@dataclass
-class _ImportRun:
-    """One execution's working set: where the parts go and which of them Marketo accepted."""
-
-    hook: MarketoHook
-    target: BulkTarget
-    params: dict[str, ParamValue]
-    source: ObjectStoragePath
-    file_format: str
-    part_count: int
-    state: _ImportState
-    #: Accepted parts by index (this try's and those an earlier try recorded in the manifest).
-    accepted: dict[int, SubmittedPart]
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -129,6 +73,15 @@ def to_object_storage_path(source: str | os.PathLike[str] | ObjectStoragePath) -
     return ObjectStoragePath(Path(text).expanduser().absolute().as_uri())
 
 
+def rows_sent_of(task: BaseOperator | MappedOperator) -> XComArg:
+    """The ``rows_sent`` XCom (``{str(batch_id): data_rows}``) of an import task, plain or mapped.
+
+    Pass it to :class:`BulkImportSensor`'s ``rows_sent``; for a mapped import the sensor receives one
+    mapping per mapped task instance.
+    """
+    return XComArg(task, key="rows_sent")
+
+
 class BaseBulkImportOperator(BaseOperator):
     """
     Import a delimited file into Marketo with as many bulk import jobs as its size needs.
@@ -148,9 +101,16 @@ class BaseBulkImportOperator(BaseOperator):
     :param max_queue_wait: give up (seconds or timedelta) when Marketo has answered "queue full" (1016)
         or "list busy" (1019) for one part for this long.
     :param part_size: largest part in bytes (header included); default 10 MB less 64 KiB.
-    :param manifest_path: an object storage file for the retry manifest (templated); by default the
-        manifest lives in Airflow's task state store (Airflow 3.3+), else in
-        ``<source dir>/.marketo/<source name>.<dag_id>.<task_id>.<map_index>.<run_id>.json``.
+    :param manifest_path: where the import manifest goes (templated): an object storage folder, or a
+        ``.json`` file name whose stem prefixes each manifest's name. Each task instance has its own
+        manifest, named ``<dag_id>.<task_id>.<map_index>.<run_id>``. By default the manifest lives in
+        Airflow's task state store (Airflow 3.3+), else in ``<source dir>/.marketo/``.
+    :param keep_completed_on_clear: when the task is cleared (a new try after the last one ended),
+        keep the parts whose jobs are still known to Marketo and did not fail, and import only the
+        others again. By default a cleared task imports every part again. A retry (Airflow's own,
+        after a failure or a crash) always skips the parts already accepted.
+
+    ``execution_timeout`` bounds the whole try, time spent deferred included.
     """
 
     template_fields: Sequence[str] = ("source", "format", "marketo_conn_id", "manifest_path")
@@ -172,6 +132,7 @@ class BaseBulkImportOperator(BaseOperator):
         max_queue_wait: float | timedelta = 3600.0,
         part_size: int | None = None,
         manifest_path: str | ObjectStoragePath | None = None,
+        keep_completed_on_clear: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,6 +147,8 @@ class BaseBulkImportOperator(BaseOperator):
         )
         self.part_size = DEFAULT_PART_SIZE if part_size is None else part_size
         self.manifest_path = manifest_path
+        self.keep_completed_on_clear = keep_completed_on_clear
+        self._submission: Submission | None = None
         if max_active_jobs < 1:
             raise ValueError(f"max_active_jobs must be at least 1, got {max_active_jobs}.")
         if self.poll_interval <= 0:
@@ -218,12 +181,20 @@ class BaseBulkImportOperator(BaseOperator):
         """How many of this task's jobs may be queued or importing at once."""
         return self.max_active_jobs
 
+    def resolve_source(self, context: Context) -> ObjectStoragePath:
+        """The file to import (``execute`` and the resume both call this); override to produce it."""
+        return to_object_storage_path(self.source)
+
+    def _header_check(self, hook: MarketoHook) -> Callable[[list[str]], None] | None:
+        """A check of the header's columns run before the data is read (None: no check)."""
+        return None
+
     # XCom and lineage.
 
     @property
     def rows_sent_output(self) -> XComArg:
-        """The data rows sent in each job, aligned with the returned batch ids."""
-        return XComArg(self, key="rows_sent")
+        """The data rows sent in each job, ``{str(batch_id): rows}``; see :func:`rows_sent_of`."""
+        return rows_sent_of(self)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
         """The source file as input, the Marketo object as output."""
@@ -240,265 +211,89 @@ class BaseBulkImportOperator(BaseOperator):
     # Running.
 
     def execute(self, context: Context) -> list[int]:
-        return self._run_import(context, _ImportState())
+        source = self.resolve_source(context)
+        config = self._config(source)
+        check = self._header_check(MarketoHook(self.marketo_conn_id))
+        return self._run(context, Submission.begin(config, context, source, check))
 
-    def resume_import(self, context: Context, state: dict[str, Any], event: Any = None) -> list[int]:
-        """Continue after a deferral: re-split the source and submit the remaining parts."""
-        resumed = _ImportState.from_dict(state)
-        if isinstance(event, Mapping):
-            status, message = event.get("status"), event.get("message")
-            if status == "error":
-                raise AirflowException(f"Checking this task's Marketo jobs failed: {message}")
-            if status == "failed":
-                self.log.warning("Resuming; some of this task's jobs failed: %s", message)
-            else:
-                self.log.info("Resuming: %s", message)
-            resumed.finished.update(
-                int(batch["batch_id"])
-                for batch in event.get("batches", [])
-                if batch.get("status") in TERMINAL_STATUSES
+    def resume_import(self, context: Context, event: Any = None, **_: Any) -> list[int]:
+        """Continue after a deferral from the manifest (the defer kwargs are not relied on)."""
+        source = self.resolve_source(context)
+        return self._run(context, Submission.resume(self._config(source), context, source, event))
+
+    def on_kill(self) -> None:
+        """Log the jobs this try created. Marketo has no call to cancel an import job: queued and
+        importing jobs go on and import their rows. The manifest keeps them, so a retry skips them."""
+        if self._submission is not None and self._submission.accepted:
+            batch_ids = sorted(p.batch_id for p in self._submission.accepted.values())
+            self.log.warning(
+                "Killed. Marketo cannot cancel import jobs: batches %s stay queued or importing and will "
+                "import their rows; a retry of this task skips them.",
+                batch_ids,
             )
-        return self._run_import(context, resumed)
 
-    def _run_import(self, context: Context, state: _ImportState) -> list[int]:
-        target = self.target
-        params = self.create_params()
-        source = to_object_storage_path(self.source)
-        file_format = check_format(self.format) if self.format else infer_format(source.name)
-        self._check_source(source)
-        with TemporaryDirectory(prefix="marketo-import-") as workdir:
-            split = self._split(source, file_format, Path(workdir))
-            manifest = ImportManifest(self._manifest_location(context, source), str(source))
-            self.log.info("Retry manifest: %s.", manifest)
-            run = _ImportRun(
-                hook=MarketoHook(self.marketo_conn_id),
-                target=target,
-                params=params,
-                source=source,
-                file_format=file_format,
-                part_count=len(split.parts),
-                state=state,
-                accepted=self._accepted_parts(split, state, manifest, source),
-            )
-            for part in split.parts:
-                if part.index in run.accepted:
-                    continue
-                submitted = SubmittedPart(part.index, part.sha256, part.data_rows, self._submit(run, part))
-                run.accepted[part.index] = submitted
-                state.submitted.append(submitted)
-                state.wait_started = state.delay = None
-                manifest.save(run.accepted.values())
-        batch_ids = [run.accepted[part.index].batch_id for part in split.parts]
-        rows_sent = [run.accepted[part.index].rows for part in split.parts]
-        self.log.info(
-            "Submitted %d rows in %d job(s): batch ids %s.", split.total_rows, len(batch_ids), batch_ids
-        )
-        ti = context["ti"]
-        ti.xcom_push(key="batch_ids", value=batch_ids)
-        ti.xcom_push(key="batch_id", value=batch_ids[0] if batch_ids else None)
-        ti.xcom_push(key="rows_sent", value=rows_sent)
-        return batch_ids
-
-    def _check_source(self, source: ObjectStoragePath) -> None:
-        try:
-            found = source.is_file()
-        except Exception as err:
-            raise FileNotFoundError(f"Cannot read the import source {source}: {err}") from err
-        if not found:
-            raise FileNotFoundError(f"The import source {source} does not exist or is not a file.")
-
-    def _split(self, source: ObjectStoragePath, file_format: str, workdir: Path) -> SplitResult:
-        self.log.info(
-            "Reading and validating %s (%s) in parts of at most %d bytes.",
-            source,
-            file_format,
-            self.part_size,
-        )
-        with source.open("rb") as stream:  # type: ignore[no-untyped-call]
-            split = split_delimited(
-                cast("BinaryIO", stream),
-                file_format=file_format,
-                max_part_bytes=self.part_size,
-                workdir=workdir,
-                lookup_field=self.lookup_column,
-                required=self.required_columns,
-                source_name=str(source),
-            )
-        self.log.info(
-            "%s: %d bytes, %d data rows, %d part(s) planned.",
-            source,
-            split.total_bytes,
-            split.total_rows,
-            len(split.parts),
-        )
-        return split
-
-    def _manifest_location(
-        self, context: Context, source: ObjectStoragePath
-    ) -> ObjectStoragePath | TaskStateStore:
-        if self.manifest_path:
-            return to_object_storage_path(self.manifest_path)
-        store = cast("Mapping[str, Any]", context).get("task_state_store")
-        if store is not None:
-            return cast("TaskStateStore", store)
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", None)
-        return default_manifest_path(
-            source,
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            map_index=-1 if map_index is None else map_index,
-            run_id=ti.run_id,
-        )
-
-    def _accepted_parts(
-        self, split: SplitResult, state: _ImportState, manifest: ImportManifest, source: ObjectStoragePath
-    ) -> dict[int, SubmittedPart]:
-        """Parts accepted before: by this try before a deferral (must match) or by an earlier try."""
-        parts = {part.index: part for part in split.parts}
-        accepted: dict[int, SubmittedPart] = {}
-        for done in state.submitted:
-            part = parts.get(done.index)
-            if part is None or part.sha256 != done.sha256:
-                raise AirflowException(
-                    f"The source {source} changed while this task was deferred: part {done.index + 1} "
-                    f"no longer matches the part already imported as batch {done.batch_id}. "
-                    "Do not change an import's source until the task has finished."
-                )
-            accepted[done.index] = done
-        for index, done in sorted(manifest.load().items()):
-            part = parts.get(index)
-            if index in accepted:
-                continue
-            if part is None or part.sha256 != done.sha256:
-                self.log.warning(
-                    "Part %d differs from the part batch %d imported in an earlier try; importing it again.",
-                    index + 1,
-                    done.batch_id,
-                )
-                continue
-            self.log.info(
-                "Part %d already imported as batch %d by an earlier try; skipping it.",
-                index + 1,
-                done.batch_id,
-            )
-            accepted[index] = done
-        return accepted
-
-    def _submit(self, run: _ImportRun, part: Part) -> int:
-        """Create the job for ``part`` once there is room; wait as long as there is none."""
-        label = f"part {part.index + 1} of {run.part_count}"
-        filename = f"{run.source.stem}.part-{part.index + 1:04d}-of-{run.part_count:04d}.{run.file_format}"
+    def _run(self, context: Context, submission: Submission) -> list[int]:
+        self._submission = submission
         while True:
-            active = self._active_jobs(run)
-            if len(active) >= self.job_limit:
-                reason = (
-                    f"{len(active)} of this task's jobs are still queued or importing "
-                    f"(limit {self.job_limit}): {active}"
-                )
-                self._wait(run, label, reason, active, max_pending=self.job_limit - 1, error=None)
-                continue
-            try:
-                with open(part.path, "rb") as fileobj:
-                    batch_id = run.hook.create_import(
-                        run.target, fileobj, file_format=run.file_format, filename=filename, params=run.params
-                    )
-            except (MarketoQueueFullError, MarketoListBusyError) as err:
-                reason = (
-                    "Marketo's import queue is full (1016: at most 10 jobs per instance, shared with "
-                    f"other integrations): {err.marketo_message}"
-                    if isinstance(err, MarketoQueueFullError)
-                    else f"another import into the same list is in progress (1019): {err.marketo_message}"
-                )
-                self._wait(run, label, reason, active, max_pending=len(active) - 1, error=err)
-                continue
-            self.log.info(
-                "Submitted %s (%s, %d bytes, %d rows) as batch %d.",
-                label,
-                filename,
-                part.size,
-                part.data_rows,
-                batch_id,
-            )
-            return batch_id
-
-    def _active_jobs(self, run: _ImportRun) -> list[int]:
-        """This task's jobs that are still queued or importing (asks Marketo about each)."""
-        active = []
-        for done in sorted(run.accepted.values(), key=lambda p: p.index):
-            if done.batch_id in run.state.finished:
-                continue
-            status = run.hook.get_import_status(run.target, done.batch_id)
-            if not status.is_terminal:
-                active.append(done.batch_id)
-                continue
-            run.state.finished.add(done.batch_id)
-            if status.status == "Failed":
-                self.log.warning("Batch %d failed: %s", status.batch_id, status.message)
+            step = submission.next_step()
+            if isinstance(step, Submit):
+                self._create(submission, step)
+            elif isinstance(step, Sleep):
+                self.log.info("%s", step.reason)
+                time.sleep(step.seconds)
+            elif isinstance(step, Defer):
+                self.log.info("%s", step.reason)
+                self.defer(trigger=step.trigger, method_name="resume_import", timeout=step.timeout)
             else:
-                self.log.info("Batch %d finished: %s", status.batch_id, status.message or status.status)
-        return active
+                return self._push(context, step)
 
-    def _wait(
-        self,
-        run: _ImportRun,
-        label: str,
-        reason: str,
-        active: list[int],
-        *,
-        max_pending: int,
-        error: MarketoError | None,
-    ) -> None:
-        """Pause before the next try: sleep here, or defer (returns only when not deferrable).
-
-        ``error`` is the 1016/1019 answer that makes this wait count against ``max_queue_wait``;
-        waits for this task's own jobs (``error=None``) do not.
-        """
-        state = run.state
-        delay = state.delay or self.poll_interval
-        state.delay = min(max(delay * 2, self.poll_interval), max(MAX_POLL_INTERVAL, self.poll_interval))
-        deadline: float | None = None
-        if error is not None:
-            now = time.time()
-            if state.wait_started is None:
-                state.wait_started = now
-            waited = now - state.wait_started
-            if waited >= self.max_queue_wait:
-                raise type(error)(
-                    f"Gave up submitting {label} after waiting {waited:.1f} s "
-                    f"(max_queue_wait={self.max_queue_wait:g} s): {reason}",
-                    code=error.code,
-                    request_id=error.request_id,
-                )
-            delay = min(delay, self.max_queue_wait - waited)
-            deadline = now + delay
-            reason = f"{reason} (waited {waited:.1f} of at most {self.max_queue_wait:g} s)"
-        if self.deferrable:
-            self.log.info("Deferring %s: %s", label, reason)
-            trigger: BaseTrigger
-            if active and max_pending >= 0:
-                # Wakes up when enough of our jobs finished (or, for 1016/1019, at the deadline).
-                trigger = BulkImportTrigger(
-                    marketo_conn_id=self.marketo_conn_id,
-                    target=run.target.to_dict(),
-                    batch_ids=active,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=max(MAX_POLL_INTERVAL, self.poll_interval),
-                    deadline=deadline,
-                    max_pending=max_pending,
-                )
-            else:
-                from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-
-                trigger = TimeDeltaTrigger(timedelta(seconds=delay))
-            self.defer(
-                trigger=trigger,
-                method_name="resume_import",
-                kwargs={"state": state.to_dict()},
-                timeout=None if deadline is None else timedelta(seconds=delay + 600),
+    def _create(self, submission: Submission, step: Submit) -> None:
+        try:
+            batch_id = submission.hook.create_import(
+                submission.config.target,
+                io.BytesIO(step.data),
+                file_format=submission.plan.file_format,
+                filename=step.filename,
+                params=submission.config.params,
             )
-        self.log.info("Waiting %.3g s before submitting %s: %s", delay, label, reason)
-        time.sleep(delay)
+        except (MarketoQueueFullError, MarketoListBusyError) as err:
+            submission.refused(step, err)
+        else:
+            submission.accepted_as(step, batch_id)
+
+    def _push(self, context: Context, done: Done) -> list[int]:
+        self.log.info(
+            "Submitted %d rows in %d job(s): batch ids %s.",
+            done.total_rows,
+            len(done.batch_ids),
+            done.batch_ids,
+        )
+        ti = context["ti"]
+        ti.xcom_push(key="batch_ids", value=done.batch_ids)
+        ti.xcom_push(key="batch_id", value=done.batch_ids[0] if done.batch_ids else None)
+        ti.xcom_push(key="rows_sent", value=done.rows_sent)
+        return done.batch_ids
+
+    def _config(self, source: ObjectStoragePath) -> SubmissionConfig:
+        timeout = self.execution_timeout
+        return SubmissionConfig(
+            marketo_conn_id=self.marketo_conn_id,
+            target=self.target,
+            params=self.create_params(),
+            file_format=check_format(self.format) if self.format else infer_format(source.name),
+            part_size=self.part_size,
+            lookup_column=self.lookup_column,
+            required_columns=self.required_columns,
+            job_limit=self.job_limit,
+            deferrable=self.deferrable,
+            poll_interval=self.poll_interval,
+            max_queue_wait=self.max_queue_wait,
+            execution_timeout=None if timeout is None else timeout.total_seconds(),
+            keep_completed_on_clear=self.keep_completed_on_clear,
+            retries=int(self.retries or 0),
+            manifest_path=None if not self.manifest_path else to_object_storage_path(self.manifest_path),
+            log=self.log,
+        )
 
 
 def _lineage_name(target: BulkTarget) -> str:

@@ -201,7 +201,16 @@ class BulkImportSensor(BaseSensorOperator):
     def _rows_sent_list(self, batch_ids: list[int]) -> list[int] | None:
         if self.rows_sent is None or self.rows_sent == "":
             return None
-        rows_sent = as_int_list(self.rows_sent, "rows_sent", minimum=0)
+        value = self.rows_sent
+        if isinstance(value, Mapping) or (
+            isinstance(value, list) and value and isinstance(value[0], Mapping)
+        ):
+            # The import operators' {str(batch_id): rows} (a list of them when mapped); interface B.
+            merged = {
+                str(k): v for m in (value if isinstance(value, list) else [value]) for k, v in m.items()
+            }
+            value = [merged.get(str(batch_id), -1) for batch_id in batch_ids]
+        rows_sent = as_int_list(value, "rows_sent", minimum=0)
         if len(rows_sent) != len(batch_ids):
             raise AirflowException(
                 f"rows_sent has {len(rows_sent)} entries but there are {len(batch_ids)} batch ids; "

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_polling, bench_throughput, bench_triggers, bench_upload, run
+from benchmarks import bench_deferral, bench_polling, bench_throughput, bench_triggers, bench_upload, run
 from benchmarks.harness import ROW_KEYS, Row, row, skipped
 
 pytestmark = pytest.mark.slow
@@ -31,6 +31,7 @@ CASES: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "upload": ("upload", lambda: bench_upload.run(runs=1, part_bytes=100_000)),
     "triggers-budget": ("triggerer", lambda: bench_triggers.run_budget(3, naive_cap=1)),
     "throughput": ("import throughput", lambda: bench_throughput.run(parts=(1, 2), part_size=5_000)),
+    "deferral": ("deferral", lambda: bench_deferral.run(megabytes=20, parts=2, job_seconds=1.0)),
 }
 
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import json
-import logging
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
@@ -29,8 +24,8 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkCustomObjectImportOperator,
     BulkLeadImportOperator,
     BulkProgramMemberImportOperator,
+    rows_sent_of,
 )
-from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
 from airflow_provider_marketo.utils.delimited import InputFileError
 from tests.operators.conftest import (
     CreateSpy,
@@ -43,7 +38,6 @@ from tests.operators.conftest import (
     received_rows,
     write_rows,
 )
-from tests.operators.test_manifest import FakeTaskStateStore
 
 FAST = {"poll_interval": 0.05}
 CREATE_LEADS = r"/bulk/v1/leads\.json"
@@ -261,8 +255,8 @@ def test_large_hostile_file_is_split_into_exact_parts(
     assert received_rows(marketo_simulator, batch_ids) == rows
     for batch_id in batch_ids:
         assert parse(marketo_simulator.job_file(batch_id))[0] == rows[0]
-    assert ti.xcoms["rows_sent"] == [jobs[b]["rows"] for b in batch_ids]
-    assert sum(ti.xcoms["rows_sent"]) == len(rows) - 1
+    assert ti.xcoms["rows_sent"] == {str(b): jobs[b]["rows"] for b in batch_ids}
+    assert sum(ti.xcoms["rows_sent"].values()) == len(rows) - 1
 
 
 def test_xcoms(tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str) -> None:
@@ -273,8 +267,8 @@ def test_xcoms(tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str) -> 
     assert len(batch_ids) > 2
     assert ti.xcoms["batch_ids"] == batch_ids
     assert ti.xcoms["batch_id"] == batch_ids[0]
-    assert sum(ti.xcoms["rows_sent"]) == 400
-    assert len(ti.xcoms["rows_sent"]) == len(batch_ids)
+    assert sum(ti.xcoms["rows_sent"].values()) == 400
+    assert list(ti.xcoms["rows_sent"]) == [str(b) for b in batch_ids]
     assert received_rows(marketo_simulator, batch_ids) == lead_rows(400)
     assert [
         job["batch_id"] for job in sorted(our_jobs(marketo_simulator), key=lambda j: j["created_at"])
@@ -284,6 +278,16 @@ def test_xcoms(tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str) -> 
     assert op.rows_sent_output.operator is op
     assert isinstance(op.output, PlainXComArg)
     assert op.output.key == "return_value"
+
+
+def test_rows_sent_of_a_mapped_operator(tmp_path: Path) -> None:
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None):
+        mapped = BulkLeadImportOperator.partial(task_id="import").expand(source=["a.csv", "b.csv"])
+    arg = rows_sent_of(mapped)
+    assert isinstance(arg, PlainXComArg)
+    assert (arg.operator, arg.key) == (mapped, "rows_sent")
 
 
 def test_part_file_names(
@@ -453,6 +457,15 @@ def test_queue_full_or_list_busy_waits_then_succeeds(
     assert all(reason in line and "before submitting part 1 of 1" in line for line in waits)
 
 
+def test_waits_start_at_poll_interval_then_double(
+    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marketo_simulator.inject("error_code", code="1016", count=3, path=CREATE_LEADS)
+    run(lead_op(write_rows(tmp_path / "a.csv", lead_rows(10)), marketo_conn_id))
+    waits = [line for line in capsys.readouterr().out.splitlines() if "Waiting" in line]
+    assert [line.split("Waiting ")[1].split(" s ")[0] for line in waits] == ["0.05", "0.1", "0.2"]
+
+
 @pytest.mark.marketo_simulator(max_queue=3)
 @pytest.mark.usefixtures("running_clock")
 def test_waits_while_other_integrations_fill_the_queue(
@@ -492,186 +505,3 @@ def test_list_busy_past_max_queue_wait_fails_clearly(
                 max_queue_wait=timedelta(seconds=0.2),
             )
         )
-
-
-# Deferral.
-
-
-def _run_deferrable(op: BaseBulkImportOperator, ti: FakeTaskInstance, triggers: list[Any]) -> list[int]:
-    """Run like the task runner: execute; on deferral rebuild and run the trigger, then resume."""
-    context = make_context(ti)
-    next_method: str | None = None
-    next_kwargs: dict[str, Any] = {}
-    for _ in range(200):
-        try:
-            if next_method is None:
-                return op.execute(context)
-            return cast("list[int]", op.resume_execution(next_method, next_kwargs, context))
-        except TaskDeferred as deferred:
-            classpath, trigger_kwargs = deferred.trigger.serialize()
-            module, _, name = classpath.rpartition(".")
-            trigger = getattr(importlib.import_module(module), name)(**trigger_kwargs)
-            triggers.append(trigger)
-            event = asyncio.run(_first_event(trigger))
-            next_method = deferred.method_name
-            next_kwargs = {**json.loads(json.dumps(deferred.kwargs or {})), "event": event}
-    raise AssertionError("the operator kept deferring")
-
-
-async def _first_event(trigger: Any) -> Any:
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("the trigger yielded nothing")
-
-
-@pytest.mark.marketo_simulator(rows_per_second=200)
-@pytest.mark.usefixtures("running_clock")
-def test_deferrable_waits_for_room_in_the_triggerer(
-    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str, create_spy: CreateSpy
-) -> None:
-    rows = lead_rows(400)
-    ti = FakeTaskInstance()
-    triggers: list[Any] = []
-    op = lead_op(
-        write_rows(tmp_path / "a.csv", rows),
-        marketo_conn_id,
-        part_size=5_000,
-        max_active_jobs=1,
-        deferrable=True,
-    )
-    batch_ids = _run_deferrable(op, ti, triggers)
-    assert len(batch_ids) >= 4
-    assert any(isinstance(t, BulkImportTrigger) and t.max_pending == 0 for t in triggers)
-    assert max(create_spy.unfinished_at_create) == 0
-    assert len(our_jobs(marketo_simulator)) == len(batch_ids)
-    assert received_rows(marketo_simulator, batch_ids) == rows
-    assert ti.xcoms["batch_ids"] == batch_ids
-    assert sum(ti.xcoms["rows_sent"]) == 400
-
-
-def test_deferrable_queue_full_uses_a_time_trigger(
-    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str
-) -> None:
-    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
-    marketo_simulator.inject("error_code", code="1016", count=1, path=CREATE_LEADS)
-    triggers: list[Any] = []
-    op = lead_op(write_rows(tmp_path / "a.csv", lead_rows(10)), marketo_conn_id, deferrable=True)
-    batch_ids = _run_deferrable(op, FakeTaskInstance(), triggers)
-    assert len(batch_ids) == 1
-    assert len(triggers) == 1
-    assert isinstance(triggers[0], DateTimeTrigger)
-
-
-@pytest.mark.marketo_simulator(rows_per_second=200)
-def test_source_changed_while_deferred_is_an_error(
-    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str
-) -> None:
-    source = write_rows(tmp_path / "a.csv", lead_rows(200))
-    op = lead_op(source, marketo_conn_id, part_size=5_000, max_active_jobs=1, deferrable=True)
-    context = make_context()
-    with pytest.raises(TaskDeferred) as deferred:
-        op.execute(context)
-    write_rows(source, lead_rows(200, start=1))
-    with pytest.raises(AirflowException, match="changed while this task was deferred"):
-        op.resume_import(
-            context,
-            event={"status": "success", "message": "ok", "batches": []},
-            **(deferred.value.kwargs or {}),
-        )
-    assert len(our_jobs(marketo_simulator)) == 1
-
-
-# Retries.
-
-
-def test_retry_after_a_crash_does_not_reimport_accepted_parts(
-    tmp_path: Path,
-    marketo_simulator: Any,
-    marketo_conn_id: str,
-    create_spy: CreateSpy,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    rows = lead_rows(300)
-    source = write_rows(tmp_path / "a.csv", rows)
-    create_spy.fail_after = 1
-    with pytest.raises(SystemExit):
-        run(lead_op(source, marketo_conn_id, part_size=6_000))
-    first = [job["batch_id"] for job in our_jobs(marketo_simulator)]
-    assert len(first) == 1
-    manifests = list((tmp_path / ".marketo").glob("a.csv.dag.import.-1.*.json"))
-    assert len(manifests) == 1
-
-    create_spy.fail_after = None
-    capsys.readouterr()
-    ti = FakeTaskInstance()
-    batch_ids = run(lead_op(source, marketo_conn_id, part_size=6_000), ti)
-    assert batch_ids[0] == first[0]
-    assert len(our_jobs(marketo_simulator)) == len(batch_ids)
-    assert received_rows(marketo_simulator, batch_ids) == rows
-    assert f"Part 1 already imported as batch {first[0]} by an earlier try" in capsys.readouterr().out
-    manifest = json.loads(manifests[0].read_text())
-    assert [p["batch_id"] for p in manifest["parts"]] == batch_ids
-
-    # A third try imports nothing at all.
-    calls = create_calls(marketo_simulator)
-    assert run(lead_op(source, marketo_conn_id, part_size=6_000)) == batch_ids
-    assert create_calls(marketo_simulator) == calls
-
-
-def test_retry_uses_the_task_state_store_when_airflow_has_one(
-    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str, create_spy: CreateSpy
-) -> None:
-    rows = lead_rows(300)
-    source = write_rows(tmp_path / "a.csv", rows)
-    store = FakeTaskStateStore()  # shared by the tries of one task instance, like Airflow's
-    create_spy.fail_after = 1
-    with pytest.raises(SystemExit):
-        lead_op(source, marketo_conn_id, part_size=6_000).execute(make_context(task_state_store=store))
-    (first,) = [job["batch_id"] for job in our_jobs(marketo_simulator)]
-    assert not (tmp_path / ".marketo").exists()
-    assert [p["batch_id"] for p in store.values["marketo_import_manifest"]["parts"]] == [first]
-
-    create_spy.fail_after = None
-    batch_ids = lead_op(source, marketo_conn_id, part_size=6_000).execute(
-        make_context(task_state_store=store)
-    )
-    assert batch_ids[0] == first
-    assert len(our_jobs(marketo_simulator)) == len(batch_ids) > 1
-    assert received_rows(marketo_simulator, batch_ids) == rows
-
-
-def test_changed_part_is_imported_again_on_retry(
-    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str
-) -> None:
-    source = write_rows(tmp_path / "a.csv", lead_rows(5))
-    manifest = tmp_path / "m.json"
-    first = run(lead_op(source, marketo_conn_id, manifest_path=str(manifest)))
-    write_rows(source, lead_rows(5, start=10))
-    second = run(lead_op(source, marketo_conn_id, manifest_path=str(manifest)))
-    assert second != first
-    assert len(our_jobs(marketo_simulator)) == 2
-
-
-def test_unwritable_manifest_warns_and_imports(
-    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    caplog.set_level(logging.WARNING)
-    batch_ids = run(
-        lead_op(
-            write_rows(tmp_path / "a.csv", lead_rows(5)),
-            marketo_conn_id,
-            manifest_path=str(blocker / "m.json"),
-        )
-    )
-    assert len(batch_ids) == 1
-    assert any("could be imported again" in r.getMessage() for r in caplog.records)
-
-
-def test_trigger_error_event_fails_the_task(tmp_path: Path, marketo_conn_id: str) -> None:
-    op = lead_op(write_rows(tmp_path / "a.csv", lead_rows(2)), marketo_conn_id, deferrable=True)
-    event = {"status": "error", "message": "Batch 7 is unknown or expired", "batches": []}
-    with pytest.raises(AirflowException, match="Batch 7 is unknown or expired"):
-        op.resume_import(make_context(), state={"submitted": []}, event=event)

@@ -1,87 +1,83 @@
-"""The retry manifest: where it lives, what it records, and what it does when storage misbehaves."""
+"""The import manifest: one document per task instance, where it lives, and storage that misbehaves."""
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_marketo.operators._manifest import ImportManifest, SubmittedPart, default_manifest_path
+from airflow_provider_marketo.operators._manifest import (
+    ImportManifest,
+    ManifestError,
+    ManifestScope,
+    manifest_file,
+)
+from tests.operators.conftest import FakeTaskStateStore
 
-PARTS = [SubmittedPart(index=1, sha256="b" * 64, rows=5, batch_id=12), SubmittedPart(0, "a" * 64, 7, 11)]
+SCOPE = ManifestScope("d", "t", "scheduled__2026-01-01T00:00:00+00:00", 3)
+BODY = {
+    "source": "file:///data/leads.csv",
+    "parts": [{"index": 0, "sha256": "a" * 64, "rows": 7, "batch_id": 11}],
+}
 
 
 def _path(tmp_path: Path, name: str = "m.json") -> ObjectStoragePath:
     return ObjectStoragePath(tmp_path.joinpath(name).as_uri())
 
 
-def test_default_location_is_next_to_the_source() -> None:
+def test_the_key_holds_dag_task_map_index_and_run() -> None:
+    assert SCOPE.key == "d.t.3.scheduled__2026-01-01T00_00_00_00_00"
+
+
+def test_file_locations() -> None:
     source = ObjectStoragePath("s3://aws_test@bucket/exports/leads.csv")
-    path = default_manifest_path(
-        source, dag_id="d", task_id="t", map_index=3, run_id="scheduled__2026-01-01T00:00:00+00:00"
-    )
-    assert (
-        str(path)
-        == "s3://aws_test@bucket/exports/.marketo/leads.csv.d.t.3.scheduled__2026-01-01T00_00_00_00_00.json"
-    )
-    assert path.conn_id == "aws_test"
+    default = manifest_file(None, source, SCOPE)
+    assert str(default) == f"s3://aws_test@bucket/exports/.marketo/leads.csv.{SCOPE.key}.json"
+    assert default.conn_id == "aws_test"
+    fixed = manifest_file(ObjectStoragePath("file:///data/manifests/fixed.json"), source, SCOPE)
+    assert str(fixed) == f"file:///data/manifests/fixed.{SCOPE.key}.json"
+    folder = manifest_file(ObjectStoragePath("file:///data/manifests"), source, SCOPE)
+    assert str(folder) == f"file:///data/manifests/{SCOPE.key}.json"
 
 
-def test_saved_parts_load_back_by_index(tmp_path: Path) -> None:
-    manifest = ImportManifest(_path(tmp_path, "sub/dir/m.json"), "file:///data/leads.csv")
-    assert manifest.load() == {}
-    manifest.save(PARTS)
-    assert manifest.load() == {0: PARTS[1], 1: PARTS[0]}
-    assert ImportManifest(manifest.location, "file:///data/leads.csv").load() == {0: PARTS[1], 1: PARTS[0]}
+def test_saved_document_loads_back(tmp_path: Path) -> None:
+    manifest = ImportManifest(_path(tmp_path, "sub/dir/m.json"), SCOPE)
+    assert manifest.load() is None
+    manifest.save(BODY)
+    assert ImportManifest(manifest.location, SCOPE).load() == {"version": 2, "scope": SCOPE.to_dict(), **BODY}
 
 
-def test_manifest_of_another_source_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    ImportManifest(_path(tmp_path), "file:///data/a.csv").save(PARTS)
-    with caplog.at_level(logging.WARNING):
-        assert ImportManifest(_path(tmp_path), "file:///data/b.csv").load() == {}
-    assert "written for file:///data/a.csv" in caplog.text
+def test_document_of_another_task_instance_is_not_used(tmp_path: Path) -> None:
+    # Even in one file (a fixed location written by hand, say), the scope inside must match.
+    ImportManifest(_path(tmp_path), SCOPE).save(BODY)
+    other = ManifestScope("d", "t", "scheduled__2026-01-02T00:00:00+00:00", 3)
+    assert ImportManifest(_path(tmp_path), other).load() is None
+    assert ImportManifest(_path(tmp_path), SCOPE).load() is not None
 
 
-def test_unreadable_manifest_warns_and_counts_as_empty(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_document_of_another_version_is_not_used(tmp_path: Path) -> None:
+    (tmp_path / "m.json").write_text('{"source": "x", "parts": []}')  # the version 1 format
+    assert ImportManifest(_path(tmp_path), SCOPE).load() is None
+
+
+def test_unreadable_manifest_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "m.json").write_text('{"source": "x", "parts": [{"index"')
-    with caplog.at_level(logging.WARNING):
-        assert ImportManifest(_path(tmp_path), "x").load() == {}
-    assert "may be imported again" in caplog.text
+    with pytest.raises(ManifestError, match="Could not read the import manifest"):
+        ImportManifest(_path(tmp_path), SCOPE).load()
 
 
-def test_unwritable_manifest_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_unwritable_manifest_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
-    manifest = ImportManifest(_path(tmp_path, "file/m.json"), "x")
-    with caplog.at_level(logging.WARNING):
-        manifest.save(PARTS[:1])
-        manifest.save(PARTS)
-    assert caplog.text.count("could be imported again") == 1
-
-
-class FakeTaskStateStore:
-    """Airflow's task state store as a task sees it: a JSON key/value store shared by retries."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, object] = {}
-
-    def get(self, key: str, default: object = None) -> object:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: object) -> None:
-        self.values[key] = json.loads(json.dumps(value))  # JSON only, as the real store
+    with pytest.raises(ManifestError, match="Could not write the import manifest"):
+        ImportManifest(_path(tmp_path, "file/m.json"), SCOPE).save(BODY)
 
 
 def test_manifest_in_the_task_state_store() -> None:
     store = FakeTaskStateStore()
-    manifest = ImportManifest(store, "file:///data/leads.csv")
-    assert manifest.load() == {}
-    manifest.save(PARTS)
-    assert list(store.values) == ["marketo_import_manifest"]
-    assert ImportManifest(store, "file:///data/leads.csv").load() == {0: PARTS[1], 1: PARTS[0]}
-    assert ImportManifest(store, "file:///data/other.csv").load() == {}
+    manifest = ImportManifest(store, SCOPE)
+    assert manifest.load() is None
+    manifest.save(BODY)
+    assert list(store.values) == [f"marketo_import_manifest.{SCOPE.key}"]
+    assert ImportManifest(store, SCOPE).load() == {"version": 2, "scope": SCOPE.to_dict(), **BODY}
     assert "task state store" in str(manifest)

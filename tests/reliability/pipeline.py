@@ -62,7 +62,7 @@ class PipelineResult:
     """What one pipeline run produced."""
 
     batch_ids: list[int]
-    rows_sent: list[int]
+    rows_sent: dict[str, int]
     summary: dict[str, Any]
     #: Stored failures/warnings files by path: header and rows.
     stored: dict[str, list[list[str]]]
@@ -248,7 +248,7 @@ def check_row_accounting(
     header, *data = source_rows
     summary = result.summary
     assert summary["rows_processed"] + summary["rows_failed"] == len(data), summary
-    assert sum(result.rows_sent) == len(data)
+    assert sum(result.rows_sent.values()) == len(data)
     assert summary["rows_accounted"] is True, summary
 
     def keyed(row: list[str], columns: list[str]) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -344,7 +344,7 @@ def test_worker_crash_then_retry_imports_each_part_once(
     summary_row.describe(f"11. {how}, task retried", "no part imported twice")
     sim = marketo_simulator
     source, rows = lead_file(tmp_path, 60)
-    ti = FakeTaskInstance(task_id="import")
+    ti = FakeTaskInstance(task_id="import", max_tries=1)  # retries=1
     if crash == "worker-killed":
         spy = CreateSpy(sim).install(monkeypatch)
         spy.fail_after = 1
@@ -363,6 +363,7 @@ def test_worker_crash_then_retry_imports_each_part_once(
     if crash == "worker-killed":
         spy.fail_after = None
 
+    ti.try_number = 2  # Airflow's retry: the next try, same max_tries
     retry = run_pipeline(
         sim, source, operator_kwargs={"part_size": 1024}, results_dir=tmp_path / "out", import_ti=ti
     )

@@ -1,0 +1,213 @@
+"""What a submission holds and answers: its settings, the steps it asks for, the wait in progress,
+the try that runs and the source's fingerprint."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+
+from airflow.sdk import ObjectStoragePath
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.operators._manifest import (
+    ImportManifest,
+    ManifestError,
+    ManifestScope,
+    SubmittedPart,
+    TaskStateStore,
+    manifest_file,
+)
+from airflow_provider_marketo.utils.parts import PlannedPart
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+#: Longest pause between two checks while waiting for queue room.
+MAX_POLL_INTERVAL = 30.0
+
+ParamValue = str | int | None
+TryKind = Literal["new", "resume", "retry", "clear"]
+
+
+class TaskLog(Protocol):
+    """What the submission uses of a logger (the operator's ``self.log``)."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SubmissionConfig:
+    """What the operator tells the submission (rendered arguments)."""
+
+    marketo_conn_id: str
+    target: BulkTarget
+    params: dict[str, ParamValue]
+    file_format: str
+    part_size: int
+    lookup_column: str | None
+    required_columns: tuple[str, ...]
+    job_limit: int
+    deferrable: bool
+    poll_interval: float
+    max_queue_wait: float
+    execution_timeout: float | None
+    keep_completed_on_clear: bool
+    retries: int
+    manifest_path: ObjectStoragePath | None
+    #: The operator's logger, so that the submission's messages are in the task log.
+    log: TaskLog = field(default=logging.getLogger(__name__), compare=False)
+
+    @property
+    def max_delay(self) -> float:
+        return max(MAX_POLL_INTERVAL, self.poll_interval)
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Create a job for this part now (``data`` is the part as uploaded)."""
+
+    part: PlannedPart
+    data: bytes
+    sha256: str
+    filename: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Sleep this long on the worker, then ask again."""
+
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    """Defer on this trigger (``timeout``: the time ``execution_timeout`` leaves), then resume."""
+
+    trigger: BaseTrigger
+    timeout: timedelta | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """Every part is accepted."""
+
+    batch_ids: list[int]
+    rows_sent: dict[str, int]
+    total_rows: int
+
+
+Step = Submit | Sleep | Defer | Done
+
+
+@dataclass
+class WaitState:
+    """The wait in progress: waits since the last accepted part, the first refusal, finished jobs."""
+
+    attempts: int = 0
+    #: Epoch seconds of the first 1016/1019 answer for the part being submitted (None: none yet).
+    refused_since: float | None = None
+    #: Batch ids known to be Complete or Failed (not asked about again).
+    finished: set[int] = field(default_factory=set)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "refused_since": self.refused_since,
+            "finished": sorted(self.finished),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WaitState:
+        return cls(
+            attempts=int(data.get("attempts", 0)),
+            refused_since=data.get("refused_since"),
+            finished={int(b) for b in data.get("finished", [])},
+        )
+
+
+@dataclass(frozen=True)
+class TryInfo:
+    """The task instance and try running now."""
+
+    scope: ManifestScope
+    try_number: int
+    max_tries: int | None
+    can_retry: bool
+
+    @classmethod
+    def of(cls, context: Context, retries: int) -> TryInfo:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", None)
+        max_tries = getattr(ti, "max_tries", None)
+        try_number = int(getattr(ti, "try_number", None) or 1)
+        scope = ManifestScope(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
+        can_retry = retries > 0 and (max_tries is None or try_number <= int(max_tries))
+        return cls(scope, try_number, None if max_tries is None else int(max_tries), can_retry)
+
+    def kind_of(self, document: Mapping[str, Any] | None) -> TryKind:
+        """How this try relates to the try that wrote ``document``."""
+        if document is None:
+            return "new"
+        if int(document.get("try_number", 0)) == self.try_number:
+            return "resume"
+        if document.get("max_tries") == self.max_tries:
+            return "retry"
+        return "clear"
+
+
+def fingerprint(source: ObjectStoragePath) -> dict[str, Any]:
+    """The source's size and version (ETag or modification time): changes when the file does."""
+    try:
+        info = source.fs.info(source.path)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"The import source {source} does not exist.") from err
+    except Exception as err:
+        raise FileNotFoundError(f"Cannot read the import source {source}: {err}") from err
+    if info.get("type", "file") != "file":
+        raise FileNotFoundError(f"The import source {source} is not a file.")
+    version = next(
+        (info[k] for k in ("ETag", "etag", "mtime", "LastModified", "last_modified") if info.get(k)), ""
+    )
+    return {"size": int(info["size"]), "version": str(version)}
+
+
+def manifest_location(
+    context: Context, config: SubmissionConfig, source: ObjectStoragePath, scope: ManifestScope
+) -> ObjectStoragePath | TaskStateStore:
+    """The task state store when the runtime has one (and no path is given), else a file."""
+    store = cast("Mapping[str, Any]", context).get("task_state_store")
+    if config.manifest_path is None and store is not None:
+        return cast("TaskStateStore", store)
+    return manifest_file(config.manifest_path, source, scope)
+
+
+KIND_TEXT: dict[TryKind, str] = {
+    "new": "nothing imported yet",
+    "resume": "resuming this try",
+    "retry": "a retry: parts already accepted are skipped",
+    "clear": "the task was cleared",
+}
+
+
+def load_document(manifest: ImportManifest) -> dict[str, Any] | None:
+    try:
+        return manifest.load()
+    except ManifestError as err:
+        raise AirflowException(
+            f"{err}. Fix the storage or set manifest_path to a readable location."
+        ) from err
+
+
+def accepted_parts(document: Mapping[str, Any]) -> dict[int, SubmittedPart]:
+    parts = (SubmittedPart.from_dict(item) for item in document.get("parts", []))
+    return {part.index: part for part in parts}
