@@ -38,6 +38,7 @@ from airflow_provider_marketo.operators._manifest import (
     TaskStateStore,
     default_manifest_path,
 )
+from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
 from airflow_provider_marketo.utils.delimited import (
     Part,
@@ -151,6 +152,9 @@ class BaseBulkImportOperator(BaseOperator):
     :param manifest_path: an object storage file for the retry manifest (templated); by default the
         manifest lives in Airflow's task state store (Airflow 3.3+), else in
         ``<source dir>/.marketo/<source name>.<dag_id>.<task_id>.<map_index>.<run_id>.json``.
+    :param check_schema: before any upload, check the header against the target's fields in
+        Marketo (Describe endpoints: unknown columns, a lookup field that is not searchable, missing
+        custom object dedupe fields); ``False`` skips the check and its one or two API calls.
     """
 
     template_fields: Sequence[str] = ("source", "format", "marketo_conn_id", "manifest_path")
@@ -172,9 +176,11 @@ class BaseBulkImportOperator(BaseOperator):
         max_queue_wait: float | timedelta = 3600.0,
         part_size: int | None = None,
         manifest_path: str | ObjectStoragePath | None = None,
+        check_schema: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.check_schema = check_schema
         self.source = source
         self.format = format
         self.marketo_conn_id = marketo_conn_id
@@ -268,6 +274,7 @@ class BaseBulkImportOperator(BaseOperator):
         self._check_source(source)
         with TemporaryDirectory(prefix="marketo-import-") as workdir:
             split = self._split(source, file_format, Path(workdir))
+            self._check_schema(split.header, str(source), resumed=bool(state.submitted))
             manifest = ImportManifest(self._manifest_location(context, source), str(source))
             self.log.info("Retry manifest: %s.", manifest)
             run = _ImportRun(
@@ -298,6 +305,14 @@ class BaseBulkImportOperator(BaseOperator):
         ti.xcom_push(key="batch_id", value=batch_ids[0] if batch_ids else None)
         ti.xcom_push(key="rows_sent", value=rows_sent)
         return batch_ids
+
+    def _check_schema(self, columns: list[str], source_name: str, *, resumed: bool = False) -> None:
+        """The schema check of the header (once per task: a resumed import was checked before)."""
+        if not self.check_schema or resumed:
+            return
+        schema = fetch_schema(MarketoHook(self.marketo_conn_id), self.target)
+        check_header(schema, columns, lookup_field=self.lookup_column, source_name=source_name)
+        self.log.info("The header of %s matches %s in Marketo.", source_name, schema.described)
 
     def _check_source(self, source: ObjectStoragePath) -> None:
         try:
