@@ -113,16 +113,17 @@ def fetch_schema(hook: MarketoHook, target: BulkTarget) -> TargetSchema:
 
 
 def _closest(name: str, candidates: Iterable[str]) -> list[str]:
+    """The closest candidate to ``name`` (any case), if one is close enough."""
     by_lower: dict[str, str] = {}
     for candidate in candidates:
         by_lower.setdefault(candidate.lower(), candidate)
-    matches = difflib.get_close_matches(name.strip().lower(), list(by_lower), n=3, cutoff=0.6)
+    matches = difflib.get_close_matches(name.strip().lower(), list(by_lower), n=1, cutoff=0.6)
     return [by_lower[match] for match in matches]
 
 
 def _with_hint(name: str, candidates: Iterable[str]) -> str:
     near = _closest(name, candidates)
-    return f"{name!r} (did you mean {' or '.join(map(repr, near))}?)" if near else repr(name)
+    return f"{name!r} (did you mean {near[0]!r}?)" if near else repr(name)
 
 
 def check_header(

@@ -33,7 +33,9 @@ def _token_requests(sim: MarketoSimulator) -> list[dict[str, object]]:
     return [entry for entry in sim.requests_log if entry["path"] == TOKEN_PATH]
 
 
-def test_token_is_requested_with_post_and_no_secret_in_the_url(hook: MarketoHook, sim: MarketoSimulator) -> None:
+def test_token_is_requested_with_post_and_no_secret_in_the_url(
+    hook: MarketoHook, sim: MarketoSimulator
+) -> None:
     hook.test_connection()
     asyncio.run(AsyncMarketoHook(hook.marketo_conn_id).get_settings())
     requests_ = _token_requests(sim)
@@ -71,7 +73,9 @@ def test_a_token_about_to_expire_is_not_used(hook: MarketoHook, sim: MarketoSimu
     assert sim.counters["errors"] == {"1013": 2}  # no call was made with the dying token (no 601/602)
 
 
-def test_a_cached_token_with_seconds_left_is_renewed_before_use(hook: MarketoHook, sim: MarketoSimulator) -> None:
+def test_a_cached_token_with_seconds_left_is_renewed_before_use(
+    hook: MarketoHook, sim: MarketoSimulator
+) -> None:
     hook.test_connection()
     TOKENS.put(hook.settings.token_key, sim.issued_tokens[0], MIN_TOKEN_SECONDS / 2)
     sim.expire_tokens()
