@@ -51,13 +51,12 @@ def describe_custom_object(config: SimulatorConfig, api_name: str) -> dict[str, 
     return {
         "name": api_name,
         "displayName": config.display_name(api_name.removesuffix("_c")),
-        "description": "",
+        "description": f"The {api_name} custom object of the simulator.",
         "createdAt": _CREATED,
         "updatedAt": _CREATED,
         "idField": "marketoGUID",
         "dedupeFields": dedupe,
         "searchableFields": [dedupe, ["marketoGUID"]],
-        "relationships": [],
         "fields": system + own,
     }
 

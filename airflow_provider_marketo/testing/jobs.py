@@ -74,15 +74,26 @@ class Job:
         reason = "Import Failure Reason" if which == "failures" else "Import Warning Reason"
         return write_file([*self.header, reason], rows, self.file_format)
 
+    def create_result(self) -> dict[str, Any]:
+        """The ``result`` element of the create call: the fields of Adobe's create examples."""
+        result: dict[str, Any] = {"batchId": self.batch_id}
+        if self.kind != "custom_objects":
+            result["importId"] = str(self.batch_id)
+        result["status"] = self.status
+        if self.kind == "custom_objects":
+            result["objectApiName"] = self.params.get("apiName", "")
+        return result
+
     def status_result(self) -> dict[str, Any]:
-        """One element of a status (or create) response's ``result``."""
+        """One element of a status response's ``result``."""
         # The fields of Adobe's examples: custom objects report numOfObjectsProcessed, operation,
-        # objectApiName and importTime (no importId); leads and program members numOfLeadsProcessed.
+        # objectApiName and importTime; program members numOfLeadsProcessed and importId; leads
+        # numOfLeadsProcessed only.
         processed = "numOfObjectsProcessed" if self.kind == "custom_objects" else "numOfLeadsProcessed"
         result: dict[str, Any] = {"batchId": self.batch_id}
         if self.kind == "custom_objects":
             result.update(operation="import", objectApiName=self.params.get("apiName", ""))
-        else:
+        elif self.kind == "program_members":
             result["importId"] = str(self.batch_id)
         result.update(
             {

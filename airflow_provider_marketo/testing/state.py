@@ -212,7 +212,7 @@ class SimulatorState:
                 fail_message=self.fail_next.pop(0) if self.fail_next else None,
             )
             self.queue.add(job)
-            return job.status_result()
+            return job.create_result()
 
     def job_status(self, kind: str, batch_id: str, api_name: str | None = None) -> dict[str, Any]:
         """Status result of a job, or ApiError 1013 when unknown or expired."""
