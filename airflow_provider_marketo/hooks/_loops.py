@@ -1,8 +1,12 @@
-"""Objects that live once per running event loop (httpx clients, asyncio locks)."""
+"""Objects that live once per running event loop (httpx clients, asyncio locks).
+
+After ``fork`` the registry is emptied in place: a child never reuses its parent's clients.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Callable, Hashable
@@ -31,3 +35,12 @@ def loop_objects() -> list[Any]:
     """Everything registered for the running loop (e.g. to close clients before the loop ends)."""
     with _lock:
         return list(_per_loop.get(asyncio.get_running_loop(), {}).values())
+
+
+def _reset_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # the parent may have held it while forking
+    _per_loop.clear()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

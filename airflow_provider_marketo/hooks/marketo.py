@@ -1,8 +1,9 @@
 """Hooks for Marketo's Bulk Import API: :class:`MarketoHook` (requests) and :class:`AsyncMarketoHook` (httpx).
 
 The hooks own everything Marketo-specific below the job level: the access token (cached per
-process, renewed once on 601/602), the ``Authorization: Bearer`` header, the client-side call
-budget shared by the process, envelope errors and bounded retries. Callers see results and
+process, renewed on 601/602 up to ``MAX_TOKEN_RENEWALS`` times per call), the
+``Authorization: Bearer`` header, the client-side call budget shared by the process, envelope
+errors and bounded retries (one policy for both hooks: ``_retry`` and ``TokenRenewals``). Callers see results and
 :mod:`airflow_provider_marketo.exceptions`.
 """
 
@@ -34,7 +35,7 @@ from airflow_provider_marketo.hooks._ratelimit import InstanceLimiter, limiter_f
 from airflow_provider_marketo.hooks._retry import aretrying, retrying
 from airflow_provider_marketo.hooks._settings import MarketoSettings
 from airflow_provider_marketo.hooks._streams import DownloadSink, UploadBody
-from airflow_provider_marketo.hooks._token import TOKENS, aget_token, get_token
+from airflow_provider_marketo.hooks._token import TokenRenewals, aget_token, get_token
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 
 __all__ = ["AsyncMarketoHook", "MarketoHook", "MarketoSettings"]
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHUNK_SIZE = 1024 * 1024
 CONTENT_TYPES = {"csv": "text/csv", "tsv": "text/tab-separated-values", "ssv": "text/plain"}
+DESCRIBE_LEADS_PATH = "/rest/v1/leads/describe2.json"
+DESCRIBE_PROGRAM_MEMBERS_PATH = "/rest/v1/programs/members/describe.json"
 
 
 def _limiter(settings: MarketoSettings) -> InstanceLimiter:
@@ -168,6 +171,18 @@ class MarketoHook(BaseHook):
         )
         return found
 
+    def describe_leads(self) -> dict[str, Any]:
+        """Describe Lead2: the lead ``fields`` (REST API ``name`` each) and the ``searchableFields``."""
+        return self._describe(DESCRIBE_LEADS_PATH)
+
+    def describe_custom_object(self, api_name: str) -> dict[str, Any]:
+        """Describe Custom Object: its ``fields``, ``dedupeFields`` and ``searchableFields``."""
+        return self._describe(f"/rest/v1/customobjects/{api_name}/describe.json")
+
+    def describe_program_members(self) -> dict[str, Any]:
+        """Describe Program Member: the program member ``fields`` (besides the lead fields)."""
+        return self._describe(DESCRIBE_PROGRAM_MEMBERS_PATH)
+
     def test_connection(self) -> tuple[bool, str]:
         """Get a token and make one cheap authenticated call (status of batch 0, expected "not found")."""
         try:
@@ -188,6 +203,12 @@ class MarketoHook(BaseHook):
 
     # -- plumbing ---------------------------------------------------------------------------------
 
+    def _describe(self, path: str) -> dict[str, Any]:
+        result = self._call("GET", path, self._envelope())
+        if not result:
+            raise MarketoRequestError(f"Marketo answered GET {path} without a description.")
+        return result[0]
+
     def _envelope(self, *, status_call: bool = False) -> Callable[[requests.Response], list[dict[str, Any]]]:
         conn_id = self.settings.conn_id
         return lambda response: parse_response(response, conn_id=conn_id, status_call=status_call)
@@ -205,18 +226,16 @@ class MarketoHook(BaseHook):
         """One API call with bounded retries; ``prepare`` gives fresh request arguments per attempt."""
         settings = self.settings
         what = f"{method} {path}"
+        renewals = TokenRenewals(settings, what)
         for attempt in retrying(settings, what, can_retry=can_retry, max_attempts=max_attempts):
             with attempt:
                 self.log.debug("Marketo call %s, attempt %d.", what, attempt.retry_state.attempt_number)
-                token = get_token(self.session, settings)
-                try:
-                    return self._send(method, path, handle, prepare(), token)
-                except MarketoTokenError as exc:
-                    self.log.info(
-                        "Marketo %s: error %s; renewing the access token, retrying once.", what, exc.code
-                    )
-                    TOKENS.discard(settings.token_key, token)
-                    return self._send(method, path, handle, prepare(), get_token(self.session, settings))
+                while True:
+                    token = get_token(self.session, settings)
+                    try:
+                        return self._send(method, path, handle, prepare(), token)
+                    except MarketoTokenError as exc:
+                        renewals.renew(exc, token)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _send(
@@ -290,16 +309,14 @@ class AsyncMarketoHook:
                     raise transport_error(exc, what) from None
             return parse_response(response, conn_id=settings.conn_id, status_call=status_call)
 
+        renewals = TokenRenewals(settings, what)
         async for attempt in aretrying(settings, what):
             with attempt:
                 log.debug("Marketo call %s, attempt %d.", what, attempt.retry_state.attempt_number)
-                token = await aget_token(client, settings)
-                try:
-                    return await send(token)
-                except MarketoTokenError as exc:
-                    log.info(
-                        "Marketo %s: error %s; renewing the access token, retrying once.", what, exc.code
-                    )
-                    TOKENS.discard(settings.token_key, token)
-                    return await send(await aget_token(client, settings))
+                while True:
+                    token = await aget_token(client, settings)
+                    try:
+                        return await send(token)
+                    except MarketoTokenError as exc:
+                        renewals.renew(exc, token)
         raise AssertionError("unreachable: tenacity re-raises the last error")

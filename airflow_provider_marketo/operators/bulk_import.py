@@ -38,6 +38,7 @@ from airflow_provider_marketo.operators._state import (
     Submit,
 )
 from airflow_provider_marketo.operators._submission import Submission
+from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.utils.delimited import check_format, infer_format
 
 if TYPE_CHECKING:
@@ -111,6 +112,9 @@ class BaseBulkImportOperator(BaseOperator):
         after a failure or a crash) always skips the parts already accepted.
 
     ``execution_timeout`` bounds the whole try, time spent deferred included.
+    :param check_schema: before any upload, check the header against the target's fields in
+        Marketo (Describe endpoints: unknown columns, a lookup field that is not searchable, missing
+        custom object dedupe fields); ``False`` skips the check and its one or two API calls.
     """
 
     template_fields: Sequence[str] = ("source", "format", "marketo_conn_id", "manifest_path")
@@ -133,9 +137,11 @@ class BaseBulkImportOperator(BaseOperator):
         part_size: int | None = None,
         manifest_path: str | ObjectStoragePath | None = None,
         keep_completed_on_clear: bool = False,
+        check_schema: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.check_schema = check_schema
         self.source = source
         self.format = format
         self.marketo_conn_id = marketo_conn_id
@@ -185,9 +191,21 @@ class BaseBulkImportOperator(BaseOperator):
         """The file to import (``execute`` and the resume both call this); override to produce it."""
         return to_object_storage_path(self.source)
 
-    def _header_check(self, hook: MarketoHook) -> Callable[[list[str]], None] | None:
-        """A check of the header's columns run before the data is read (None: no check)."""
-        return None
+    def _header_check(self, hook: MarketoHook, source: ObjectStoragePath) -> Callable[[list[str]], None] | None:
+        """The schema check of the header, run once it is parsed and before the data is read.
+
+        None when ``check_schema`` is off. The Describe call(s) happen only when a plan is made, so a
+        resumed or retried import that reuses its plan makes none.
+        """
+        if not self.check_schema:
+            return None
+
+        def check(columns: list[str]) -> None:
+            schema = fetch_schema(hook, self.target)
+            check_header(schema, columns, lookup_field=self.lookup_column, source_name=str(source))
+            self.log.info("The header of %s matches %s in Marketo.", source, schema.described)
+
+        return check
 
     # XCom and lineage.
 
@@ -213,7 +231,7 @@ class BaseBulkImportOperator(BaseOperator):
     def execute(self, context: Context) -> list[int]:
         source = self.resolve_source(context)
         config = self._config(source)
-        check = self._header_check(MarketoHook(self.marketo_conn_id))
+        check = self._header_check(MarketoHook(self.marketo_conn_id), source)
         return self._run(context, Submission.begin(config, context, source, check))
 
     def resume_import(self, context: Context, event: Any = None, **_: Any) -> list[int]:

@@ -5,7 +5,9 @@ behaves like Marketo's Identity service and Bulk Import API: tokens (601/602/603
 envelope, rate window (606), concurrency (615), daily quota (607), 413 over ``max_body_bytes``, the
 import queue (2 importing, 10 in all: 1016; one import per list: 1019), lead / custom object /
 program member imports with row failures and warnings, delimited failure/warning files (404 when
-none), 7-day batch ids. :class:`SimulatorConfig` sets credentials, limits and schemas::
+none), 7-day batch ids, and the Describe endpoints (Lead2, Custom Object, Program Member) built from
+the config's schemas. Where it can, it follows the request/response examples of Adobe's pages
+(``tests/contract``). :class:`SimulatorConfig` sets credentials, limits and schemas::
 
     with MarketoSimulator(rows_per_second=0) as sim:  # kwargs override SimulatorConfig fields
         sim.base_url, sim.client_id, sim.client_secret, sim.connection_json()

@@ -135,6 +135,28 @@ def _add_bulk_routes(api: FastAPI, state: SimulatorState) -> None:
 
     for which in FILE_KINDS:
         _add_file_routes(api, result_file, which)
+    _add_describe_routes(api, state)
+
+
+def _add_describe_routes(api: FastAPI, state: SimulatorState) -> None:
+    def describe(request: Request, what: str, api_name: str | None = None) -> Response:
+        try:
+            _admit(state, request)
+            return JSONResponse(success_body([state.describe(what, api_name)]))
+        except ApiError as err:
+            return _error(request, err)
+
+    @api.get("/rest/v1/leads/describe2.json")
+    def describe_leads(request: Request) -> Response:
+        return describe(request, "leads")
+
+    @api.get("/rest/v1/customobjects/{apiName}/describe.json")
+    def describe_custom_object(request: Request, apiName: str) -> Response:
+        return describe(request, "custom_objects", apiName)
+
+    @api.get("/rest/v1/programs/members/describe.json")
+    def describe_program_members(request: Request) -> Response:
+        return describe(request, "program_members")
 
 
 def _add_file_routes(api: FastAPI, result_file: Callable[..., Response], which: str) -> None:

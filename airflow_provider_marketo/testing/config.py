@@ -51,8 +51,28 @@ def _custom_objects() -> dict[str, dict[str, Any]]:
     return {
         "car_c": {
             "dedupe": ["vin"],
-            "fields": {"vin": "string", "model": "string", "year": "integer", "ownerEmail": "email"},
+            # Adobe's "Car" example (color, make, model, vin; dedupe on vin) plus two typed fields.
+            "fields": {
+                "color": "string",
+                "make": "string",
+                "model": "string",
+                "vin": "string",
+                "year": "integer",
+                "ownerEmail": "email",
+            },
         }
+    }
+
+
+def _program_member_fields() -> dict[str, FieldType]:
+    # The system fields of Adobe's Describe Program Member example; none can be imported.
+    return {
+        "leadId": "integer",
+        "programId": "integer",
+        "statusName": "string",
+        "acquiredBy": "boolean",
+        "reachedSuccess": "boolean",
+        "membershipDate": "datetime",
     }
 
 
@@ -82,8 +102,11 @@ class SimulatorConfig:
     lists: dict[int, str] = field(default_factory=lambda: {1001: "Newsletter", 1002: "Webinar attendees"})
     partitions: list[str] = field(default_factory=lambda: ["Default", "EMEA"])
     custom_objects: dict[str, dict[str, Any]] = field(default_factory=_custom_objects)
+    #: Program member fields (Describe Program Member), reported as not updateable.
+    program_member_fields: dict[str, FieldType] = field(default_factory=_program_member_fields)
+    #: Programs and their member statuses ("On List" is the status of Adobe's import example).
     programs: dict[int, list[str]] = field(
-        default_factory=lambda: {1001: ["Member", "Registered", "Attended"]}
+        default_factory=lambda: {1001: ["On List", "Member", "Registered", "Attended"]}
     )
 
     @classmethod

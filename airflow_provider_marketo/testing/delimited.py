@@ -16,7 +16,7 @@ class DelimitedFileError(ValueError):
 
 @dataclass(frozen=True)
 class DelimitedFile:
-    """A parsed import file: the header and the data records (blank lines dropped)."""
+    """A parsed import file: the header (names untrimmed) and the data records (blank lines dropped)."""
 
     header: list[str]
     records: list[list[str]]
@@ -35,7 +35,7 @@ def parse_file(data: bytes, file_format: str) -> DelimitedFile:
         raise DelimitedFileError(f"Cannot parse file: {err}") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise DelimitedFileError("Empty file or empty header row")
-    return DelimitedFile(header=[cell.strip() for cell in rows[0]], records=rows[1:])
+    return DelimitedFile(header=rows[0], records=rows[1:])  # names as sent: Marketo does not trim them
 
 
 def write_file(header: list[str], rows: Iterable[list[str]], file_format: str) -> bytes:

@@ -34,14 +34,15 @@ def prepare_import(
     """Check the target, the parameters and the file header; raise ApiError like Marketo would."""
     recorded: dict[str, Any] = {name: value for name, value in params.items() if value != ""}
     recorded.update(target)
+    if "format" in recorded:
+        recorded["format"] = str(recorded["format"]).lower()
     if kind == "custom_objects" and target["apiName"] not in config.custom_objects:
         raise ApiError("1013", f"Custom object '{target['apiName']}' not found")
     program_id = _program_id(config, target) if kind == "program_members" else None
-    file_format = params.get("format", "")
-    if not file_format:
-        raise ApiError("1003", "Missing required parameter 'format'")
+    requested = params.get("format") or "csv"  # Adobe's reference: CSV, TSV or SSV, default CSV
+    file_format = requested.lower()
     if file_format not in DELIMITERS:
-        raise ApiError("1003", f"Invalid format '{file_format}', must be one of csv, tsv, ssv")
+        raise ApiError("1003", f"Invalid format '{requested}', must be one of CSV, TSV, SSV")
     try:
         parsed = parse_file(data, file_format)
     except DelimitedFileError as err:
@@ -75,11 +76,9 @@ def _known_columns(header: list[str], known: Mapping[str, Any]) -> list[str]:
 
 
 def _custom_object_spec(config: SimulatorConfig, api_name: str, header: list[str]) -> ImportSpec:
-    schema = config.custom_objects[api_name]
-    columns = _known_columns(header, schema["fields"])
-    missing = [name for name in schema["dedupe"] if name not in columns]
-    if missing:
-        raise ApiError("1003", f"Dedupe field(s) missing from header: {', '.join(missing)}")
+    # Adobe's custom object example: a header cell " vin" is accepted at create; the job completes
+    # with every row failed (missing.dedupe.fields). Unknown columns are not imported.
+    columns, _ = resolve_columns(header, config.custom_objects[api_name]["fields"])
     return ImportSpec(kind="custom_objects", columns=columns, api_name=api_name, lookup_field="")
 
 

@@ -18,6 +18,23 @@ from airflow_provider_marketo.testing.store import DataStore, ImportSpec
 TERMINAL = ("Complete", "Failed")
 
 
+def status_message(processed: int, failed: int, warned: int) -> str:
+    """A Complete job's message, worded like Adobe's examples for all three kinds.
+
+    "Import succeeded, 8 records imported (8 members)"; "Import completed with errors, 0 records
+    imported (0 members), 3 failed"; "Import succeeded, 1 records imported (1 members), 1 warning."
+    """
+    imported = f"{processed} records imported ({processed} members)"
+    message = (
+        f"Import completed with errors, {imported}, {failed} failed"
+        if failed
+        else f"Import succeeded, {imported}"
+    )
+    if warned:
+        message += f", {warned} warning{'s' if warned != 1 else ''}."
+    return message
+
+
 @dataclass
 class Job:
     """One bulk import job (``foreign`` jobs stand for another integration's imports)."""
@@ -38,6 +55,7 @@ class Job:
     started_at: float | None = None
     message: str | None = None
     cursor: int = 0
+    import_seconds: int | None = None
     rows_processed: int = 0
     rows_failed: int = 0
     rows_with_warning: int = 0
@@ -56,12 +74,27 @@ class Job:
         reason = "Import Failure Reason" if which == "failures" else "Import Warning Reason"
         return write_file([*self.header, reason], rows, self.file_format)
 
-    def status_result(self) -> dict[str, Any]:
-        """One element of a status (or create) response's ``result``."""
-        processed = "numOfLeadsProcessed" if self.kind == "leads" else "numOfObjectsProcessed"
-        result: dict[str, Any] = {"batchId": self.batch_id, "importId": str(self.batch_id)}
+    def create_result(self) -> dict[str, Any]:
+        """The ``result`` element of the create call: the fields of Adobe's create examples."""
+        result: dict[str, Any] = {"batchId": self.batch_id}
+        if self.kind != "custom_objects":
+            result["importId"] = str(self.batch_id)
+        result["status"] = self.status
         if self.kind == "custom_objects":
-            result.update(objectApiName=self.params.get("apiName", ""), operation="import")
+            result["objectApiName"] = self.params.get("apiName", "")
+        return result
+
+    def status_result(self) -> dict[str, Any]:
+        """One element of a status response's ``result``."""
+        # The fields of Adobe's examples: custom objects report numOfObjectsProcessed, operation,
+        # objectApiName and importTime; program members numOfLeadsProcessed and importId; leads
+        # numOfLeadsProcessed only.
+        processed = "numOfObjectsProcessed" if self.kind == "custom_objects" else "numOfLeadsProcessed"
+        result: dict[str, Any] = {"batchId": self.batch_id}
+        if self.kind == "custom_objects":
+            result.update(operation="import", objectApiName=self.params.get("apiName", ""))
+        elif self.kind == "program_members":
+            result["importId"] = str(self.batch_id)
         result.update(
             {
                 "status": self.status,
@@ -70,6 +103,8 @@ class Job:
                 "numOfRowsWithWarning": self.rows_with_warning,
             }
         )
+        if self.kind == "custom_objects" and self.import_seconds is not None:
+            result["importTime"] = f"{self.import_seconds} second(s)"
         if self.message is not None:
             result["message"] = self.message
         return result
@@ -123,7 +158,7 @@ class ImportQueue:
             if not due:
                 break
             end, job = min(due, key=lambda item: item[0])
-            self._finish(job)
+            self._finish(job, end)
             t = max(t, end)
         rate = self.config.rows_per_second
         for job in self._importing():
@@ -133,7 +168,7 @@ class ImportQueue:
             self._promote(now)
             for job in self._importing():
                 if not job.foreign:
-                    self._finish(job)
+                    self._finish(job, now)
             self._promote(now)
         self._last = now
 
@@ -159,27 +194,23 @@ class ImportQueue:
             return
         for record in job.records[job.cursor : min(upto, len(job.records))]:
             outcome = self.store.apply(job.spec, record)
-            padded = (record + [""] * len(job.header))[: len(job.header)]
+            # The row exactly as sent (a wrong field count included), then the reason.
             if outcome.failure:
                 job.rows_failed += 1
-                job.failures.append([*padded, outcome.failure])
+                job.failures.append([*record, outcome.failure])
                 continue
             job.rows_processed += 1
             if outcome.warning:
                 job.rows_with_warning += 1
-                job.warnings.append([*padded, outcome.warning])
+                job.warnings.append([*record, outcome.warning])
         job.cursor = max(job.cursor, min(upto, len(job.records)))
 
-    def _finish(self, job: Job) -> None:
+    def _finish(self, job: Job, now: float) -> None:
         self._process(job, len(job.records))
         self.pending.remove(job)
+        job.import_seconds = max(1, round(now - (job.started_at if job.started_at is not None else now)))
         if job.fail_message:
             job.status, job.message = "Failed", job.fail_message
             return
         job.status = "Complete"
-        members = f" ({job.rows_processed} members)" if job.kind == "leads" else ""
-        imported = f"{job.rows_processed} records imported{members}"
-        if job.rows_failed:
-            job.message = f"Import completed with errors, {imported}, {job.rows_failed} failed"
-        else:
-            job.message = f"Import succeeded, {imported}"
+        job.message = status_message(job.rows_processed, job.rows_failed, job.rows_with_warning)

@@ -12,9 +12,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 from airflow_provider_marketo.testing.config import SimulatorConfig
+from airflow_provider_marketo.testing.describe import (
+    describe_custom_object,
+    describe_leads,
+    describe_program_members,
+)
 from airflow_provider_marketo.testing.envelope import ApiError
 from airflow_provider_marketo.testing.faults import Fault
 from airflow_provider_marketo.testing.imports import prepare_import
@@ -206,7 +212,7 @@ class SimulatorState:
                 fail_message=self.fail_next.pop(0) if self.fail_next else None,
             )
             self.queue.add(job)
-            return job.status_result()
+            return job.create_result()
 
     def job_status(self, kind: str, batch_id: str, api_name: str | None = None) -> dict[str, Any]:
         """Status result of a job, or ApiError 1013 when unknown or expired."""
@@ -234,11 +240,26 @@ class SimulatorState:
             raise ApiError("1013", f"Import batch {batch_id} not found")
         return job
 
+    # -- describe ----------------------------------------------------------------------------
+    def describe(self, what: str, api_name: str | None = None) -> dict[str, Any]:
+        """The Describe result of ``leads``, ``program_members`` or the custom object ``api_name``."""
+        with self.lock:
+            if what == "custom_objects":
+                assert api_name is not None
+                return describe_custom_object(self.config, api_name)
+            if what == "program_members":
+                return describe_program_members(self.config)
+            return describe_leads(self.config)
+
     # -- recording ---------------------------------------------------------------------------
     def record(
         self, method: str, path: str, template: str | None, query: str, status: int, code: str | None
     ) -> None:
-        """Log one request (secrets in the query are masked) and count it."""
+        """Log one request (secrets in the query are masked) and count it.
+
+        ``secret_in_url`` tells whether the URL carried a client secret, an access token (a known
+        value, or a ``client_secret`` / ``access_token`` parameter): what real clients must never send.
+        """
         with self.lock:
             self.requests_log.append(
                 {
@@ -247,6 +268,7 @@ class SimulatorState:
                     "query": _SECRET_PARAMS.sub(r"\1***", query),
                     "status": status,
                     "code": code,
+                    "secret_in_url": self._secret_in(unquote_plus(path + "?" + query)),
                 }
             )
             if template is not None:
@@ -254,6 +276,12 @@ class SimulatorState:
             if code:
                 self.errors[code] += 1
             self.http_status[str(status)] += 1
+
+    def _secret_in(self, url: str) -> bool:
+        if _SECRET_PARAMS.search(url.partition("?")[2]):
+            return True
+        secrets_ = [*self.config.clients.values(), *self.tokens]
+        return any(secret and secret in url for secret in secrets_)
 
     # -- inspection --------------------------------------------------------------------------
     def counters(self) -> dict[str, Any]:

@@ -161,7 +161,12 @@ class DataStore:
     def _apply_custom_object(self, spec: ImportSpec, record: list[str]) -> RowOutcome:
         assert spec.api_name is not None
         schema = self.config.custom_objects[spec.api_name]
-        values, outcome = self._typed(spec.columns, record, schema["fields"])
+        known = [
+            (name, raw) for name, raw in zip(spec.columns, record, strict=True) if name in schema["fields"]
+        ]
+        values, outcome = self._typed(
+            [name for name, _ in known], [raw for _, raw in known], schema["fields"]
+        )
         if outcome.failure:
             return outcome
         if any(name not in values for name in schema["dedupe"]):

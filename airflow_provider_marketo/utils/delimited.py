@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import difflib
 import hashlib
 import io
 import re
@@ -78,10 +79,10 @@ def _names(columns: Iterable[str], limit: int = 20) -> str:
 
 
 def _missing_column_error(column: str, columns: Sequence[str], source_name: str, why: str) -> InputFileError:
-    near = [c for c in columns if c.strip().lower() == column.lower()]
-    hint = f" (did you mean {near[0]!r}? Marketo field names must match exactly)" if near else ""
+    near = difflib.get_close_matches(column.lower(), [c.lower() for c in columns], n=1, cutoff=0.6)
+    hint = f" (did you mean {columns[[c.lower() for c in columns].index(near[0])]!r}?)" if near else ""
     return InputFileError(
-        f"{why}, but the header of {source_name} has no {column!r} column{hint}. "
+        f"{why}, but the header of {source_name} has no {column!r} column (in any case){hint}. "
         f"Its columns are: {_names(columns)}."
     )
 
@@ -94,7 +95,11 @@ def validate_header(
     required: Sequence[str] = (),
     source_name: str = "<input>",
 ) -> None:
-    """Check a parsed header line; raise :class:`InputFileError` saying what is wrong and how to fix it."""
+    """Check a parsed header line; raise :class:`InputFileError` saying what is wrong and how to fix it.
+
+    Names match in any case, as Marketo matches them (``email`` and ``Email`` are the same column);
+    a name with leading or trailing whitespace is refused, since Marketo does not trim names.
+    """
     fmt = check_format(file_format)
     if len(columns) == 1:
         counts = {other: columns[0].count(FORMATS[other]) for other in FORMATS if other != fmt}
@@ -112,24 +117,36 @@ def validate_header(
                 f"Column {position} of {len(columns)} in the header of {source_name} has no name"
                 f"{trailing}; every column needs a Marketo field name."
             )
+        if name != name.strip():
+            raise InputFileError(
+                f"Column {position} of {len(columns)} in the header of {source_name}, {name!r}, has "
+                f"leading or trailing whitespace. Marketo does not trim field names: it would match no "
+                f"field (a custom object then fails every row). Rename it {name.strip()!r}."
+            )
     positions: dict[str, list[int]] = {}
     for position, name in enumerate(columns, start=1):
-        positions.setdefault(name, []).append(position)
-    duplicates = {name: where for name, where in positions.items() if len(where) > 1}
+        positions.setdefault(name.lower(), []).append(position)
+    duplicates = {
+        " / ".join(dict.fromkeys(repr(columns[p - 1]) for p in where)): where
+        for where in positions.values()
+        if len(where) > 1
+    }
     if duplicates:
         listed = "; ".join(
-            f"{name!r} (columns {', '.join(map(str, where))})" for name, where in duplicates.items()
+            f"{names} (columns {', '.join(map(str, where))})" for names, where in duplicates.items()
         )
-        raise InputFileError(f"The header of {source_name} repeats column names: {listed}.")
-    if lookup_field is not None and lookup_field not in positions:
+        raise InputFileError(
+            f"The header of {source_name} repeats column names (Marketo matches names in any case): {listed}."
+        )
+    if lookup_field is not None and lookup_field.lower() not in positions:
         why = (
             "lookup_field='id' updates existing records by their Marketo id"
-            if lookup_field == "id"
+            if lookup_field.lower() == "id"
             else f"lookup_field={lookup_field!r} is the field Marketo deduplicates on"
         )
         raise _missing_column_error(lookup_field, columns, source_name, why)
     for column in required:
-        if column not in positions:
+        if column.lower() not in positions:
             raise _missing_column_error(column, columns, source_name, "This import needs it in every row")
 
 

@@ -19,6 +19,7 @@ from airflow_provider_marketo.exceptions import (
     MarketoRetryableError,
     MarketoTokenError,
 )
+from airflow_provider_marketo.hooks._token import MAX_TOKEN_RENEWALS
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.testing import MarketoSimulator
@@ -84,13 +85,22 @@ def test_602_then_601_each_cost_one_token_call(hook: MarketoHook, sim: MarketoSi
     assert api_calls(sim, STATUS) == 4
 
 
-def test_token_error_is_retried_only_once(hook: MarketoHook, sim: MarketoSimulator) -> None:
+def test_token_errors_are_retried_with_a_fresh_token_up_to_the_bound(
+    hook: MarketoHook, sim: MarketoSimulator
+) -> None:
     batch_id = upload(hook)
-    sim.inject("error_code", code="601", count=2, path="/batch/")
+    sim.inject("error_code", code="601", count=MAX_TOKEN_RENEWALS + 1, path="/batch/")
     with pytest.raises(MarketoTokenError):
         hook.get_import_status(LEADS, batch_id)
-    assert api_calls(sim, STATUS) == 2
-    assert sim.counters["token_calls"] == 2
+    assert api_calls(sim, STATUS) == MAX_TOKEN_RENEWALS + 1
+    assert sim.counters["token_calls"] == MAX_TOKEN_RENEWALS + 1
+
+
+def test_token_errors_within_the_bound_succeed(hook: MarketoHook, sim: MarketoSimulator) -> None:
+    batch_id = upload(hook)
+    sim.inject("error_code", code="602", count=MAX_TOKEN_RENEWALS, path="/batch/")
+    assert hook.get_import_status(LEADS, batch_id).batch_id == batch_id
+    assert api_calls(sim, STATUS) == MAX_TOKEN_RENEWALS + 1
 
 
 def test_upload_after_token_expiry_resends_the_whole_file(hook: MarketoHook, sim: MarketoSimulator) -> None:

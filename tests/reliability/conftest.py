@@ -121,9 +121,9 @@ def secrets_guard(
     if sim is None:
         return
     leaks = find_leaks(sim, caplog, guard.output(), EVIDENCE.texts)
-    if sim.issued_tokens:  # Marketo's contract: the identity call carries the secret (masked in the log)
-        carriers = {r["path"] for r in sim.requests_log if "client_secret=" in r["query"]}
-        assert carriers == {"/identity/oauth/token"}, carriers
+    # The token is requested with POST and a form body: no request carries the secret in its URL.
+    carriers = {r["path"] for r in sim.requests_log if r["secret_in_url"]}
+    assert not carriers, carriers
     if leaks:
         if summary_row.row is not None:
             summary_row.seen = f"FAILED: secret leaked into {', '.join(leaks)}"

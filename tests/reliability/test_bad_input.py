@@ -19,6 +19,7 @@ from tests.reliability.pipeline import api_calls, create_calls, lead_rows, run_p
 pytestmark = pytest.mark.marketo_simulator(**SIM_FAST)
 
 GOOD = lead_rows(5, failing=False, warning=False)
+DESCRIBE = "GET /rest/v1/leads/describe2.json"  # the schema check before upload
 
 
 def _csv(content: bytes, name: str = "leads.csv") -> Callable[[Path, pytest.FixtureRequest], str]:
@@ -51,6 +52,8 @@ class BadInput:
     operator_kwargs: dict[str, Any] = field(default_factory=dict)
     #: Detectable without Marketo: rejected before any API call (else: one create call, no retry).
     local: bool = True
+    #: Rejected by the schema check before upload: one Describe call, no create.
+    schema: bool = False
 
 
 CASES = {
@@ -62,13 +65,13 @@ CASES = {
         "no header (first line is data)",
         _rows(GOOD[1:]),
         InputFileError,
-        r"has no 'email' column\. Its columns are: 'lead0@example\.com'",
+        r"has no 'email' column \(in any case\)\. Its columns are: 'lead0@example\.com'",
     ),
     "duplicate-columns": BadInput(
         "duplicate columns",
         _rows([["email", "firstName", "email"], ["a@example.com", "Ann", "b@example.com"]]),
         InputFileError,
-        r"repeats column names: 'email' \(columns 1, 3\)",
+        r"repeats column names \(Marketo matches names in any case\): 'email' \(columns 1, 3\)",
     ),
     "blank-column-name": BadInput(
         "blank column name",
@@ -108,11 +111,11 @@ CASES = {
         "lookup_field='sfdcLeadId' is the field Marketo deduplicates on, but .* has no 'sfdcLeadId' column",
         {"lookup_field": "sfdcLeadId"},
     ),
-    "lookup-wrong-case": BadInput(
-        "lookup column in the wrong case",
-        _rows([["Email", "firstName"], ["a@example.com", "Ann"]]),
+    "name-with-whitespace": BadInput(
+        "column name with a leading space",
+        _rows([[" email", "firstName"], ["a@example.com", "Ann"]]),
         InputFileError,
-        "has no 'email' column \\(did you mean 'Email'\\?",
+        "Column 1 of 2 in the header of .*, ' email', has leading or trailing whitespace",
     ),
     "id-lookup-without-id": BadInput(
         "id lookup without an id column",
@@ -155,10 +158,19 @@ CASES = {
         {"list_id": 0},
     ),
     "unknown-column": BadInput(
-        "unknown column (Marketo 1006)",
+        "unknown column (schema check)",
+        _rows([["email", "favouriteColour"], ["a@example.com", "blue"]]),
+        InputFileError,
+        "unknown column\\(s\\), not fields of the lead database: 'favouriteColour'",
+        local=False,
+        schema=True,
+    ),
+    "unknown-column-unchecked": BadInput(
+        "unknown column (Marketo 1006, check_schema=False)",
         _rows([["email", "favouriteColour"], ["a@example.com", "blue"]]),
         MarketoRequestError,
         "Marketo error 1006: Field\\(s\\) not found: favouriteColour",
+        {"check_schema": False},
         local=False,
     ),
     "unknown-list": BadInput(
@@ -190,7 +202,9 @@ def test_bad_input_gets_a_specific_error(
     summary_row: SummaryRow,
 ) -> None:
     bad = CASES[case]
-    where = "before any API call" if bad.local else "1 create call, no retry"
+    where = (
+        "before any API call" if bad.local else "1 Describe call" if bad.schema else "1 create call, no retry"
+    )
     summary_row.describe(bad.label, f"{bad.error.__name__}, {where}", section="bad input")
     source = bad.make(tmp_path, request)
 
@@ -198,11 +212,14 @@ def test_bad_input_gets_a_specific_error(
         run_pipeline(marketo_simulator, source, operator_kwargs=bad.operator_kwargs)
 
     calls = api_calls(marketo_simulator)
+    describe = {} if bad.operator_kwargs.get("check_schema") is False else {DESCRIBE: 1}
     if bad.local:
         assert create_calls(calls) == 0
         assert not calls, calls
+    elif bad.schema:
+        assert dict(calls) == describe
     else:
-        assert dict(calls) == {"POST /bulk/v1/leads.json": 1}
+        assert dict(calls) == {**describe, "POST /bulk/v1/leads.json": 1}
     assert marketo_simulator.jobs == []
     message = str(info.value).replace(f"file://{tmp_path}/", "").replace(f"{tmp_path}/", "")
     summary_row.seen = f"{type(info.value).__name__}: {message}"

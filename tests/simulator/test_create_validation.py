@@ -16,7 +16,6 @@ GOOD = "email,firstName\na@example.com,Ann\n"
 @pytest.mark.parametrize(
     ("content", "params", "code", "in_message"),
     [
-        (GOOD, {"format": ""}, "1003", "format"),
         (GOOD, {"format": "xlsx"}, "1003", "xlsx"),
         ("", {}, "1003", "Empty"),
         ("\n\n", {}, "1003", "Empty"),

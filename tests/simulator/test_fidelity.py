@@ -4,7 +4,9 @@
 (the bulk import paths of Adobe's OpenAPI file). Note: that spec is wrong about the failure and warning
 files: it declares them as JSON (``ObservableOfInputStreamContent``), but Marketo sends delimited text
 (``text/csv;charset=UTF-8``) in the job's format, and HTTP 404 when there is no such file. Only the JSON
-bodies of the create and status calls are validated here.
+bodies of the status calls are validated here: the spec's create responses require the status counts
+(``numOfLeadsProcessed``, ...) that none of Adobe's create examples shows; the create results follow the
+examples (checked in ``tests/contract``).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _validate(path: str, method: str, body: dict[str, Any]) -> None:
         ),
     ],
 )
-def test_create_and_status_match_the_openapi_schemas(
+def test_status_matches_the_openapi_schemas(
     api: Api,
     create_path: str,
     spec_create: str,
@@ -72,7 +74,6 @@ def test_create_and_status_match_the_openapi_schemas(
 ) -> None:
     created = api.upload(create_path, content, **params).json()
     assert created["success"], created
-    _validate(spec_create, "post", created)
     batch_id = created["result"][0]["batchId"]
     for _ in range(3):  # Queued/Importing, then Complete
         status = api.get(status_path.format(batchId=batch_id)).json()

@@ -92,7 +92,9 @@ def test_row_failures_warnings_and_result_files(api: Api, marketo_simulator: Mar
     assert status["numOfLeadsProcessed"] == 2
     assert status["numOfRowsFailed"] == 4
     assert status["numOfRowsWithWarning"] == 1
-    assert status["message"] == "Import completed with errors, 2 records imported (2 members), 4 failed"
+    assert status["message"] == (
+        "Import completed with errors, 2 records imported (2 members), 4 failed, 1 warning."
+    )
     failures = api.get(f"/bulk/v1/leads/batch/{batch_id}/failures.json")
     assert failures.status_code == 200
     assert failures.headers["content-type"] == "text/csv;charset=UTF-8"

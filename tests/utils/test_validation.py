@@ -64,16 +64,43 @@ def test_trailing_delimiter_is_hinted() -> None:
 
 def test_duplicate_columns_are_named_with_positions() -> None:
     with pytest.raises(
-        InputFileError, match=r"repeats column names: 'email' \(columns 1, 3\); 'id' \(columns 2, 4\)"
+        InputFileError,
+        match=r"repeats column names \(Marketo matches names in any case\): 'email' \(columns 1, 3\); "
+        r"'id' \(columns 2, 4\)",
     ):
         validate_header(["email", "id", "email", "id"], file_format="csv")
+
+
+def test_columns_differing_only_in_case_are_duplicates() -> None:
+    with pytest.raises(InputFileError, match=r"'email' / 'Email' \(columns 1, 3\)"):
+        validate_header(["email", "firstName", "Email"], file_format="csv")
+
+
+def test_header_names_match_the_lookup_and_required_fields_in_any_case() -> None:
+    # Adobe's "Bulk Lead Import" page uploads FirstName,LastName,Email,Company and Marketo accepts it
+    # (https://experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/bulk-import/bulk-lead-import).
+    validate_header(["FirstName", "LastName", "Email", "Company"], file_format="csv", lookup_field="email")
+    validate_header(["EMAIL", "firstName"], file_format="csv", required=("email",))
+    validate_header(["ID", "email"], file_format="csv", lookup_field="id")
+
+
+@pytest.mark.parametrize("name", [" vin", "vin ", "\tvin"])
+def test_a_name_with_surrounding_whitespace_is_rejected_naming_it(name: str) -> None:
+    # Marketo does not trim header names: Adobe's "Bulk Custom Object Import" page shows a header
+    # cell " vin" failing every row (missing.dedupe.fields).
+    with pytest.raises(
+        InputFileError,
+        match=rf"Column 4 of 4 in the header of cars.csv, {re.escape(repr(name))}, has leading or "
+        r"trailing whitespace\. Marketo does not trim field names.* Rename it 'vin'\.",
+    ):
+        validate_header(["color", "make", "model", name], file_format="csv", source_name="cars.csv")
 
 
 def test_lookup_field_missing_from_header() -> None:
     with pytest.raises(
         InputFileError,
         match=r"lookup_field='sfdcLeadId' is the field Marketo deduplicates on, but the header of <input> "
-        r"has no 'sfdcLeadId' column\. Its columns are: 'email', 'firstName'\.",
+        r"has no 'sfdcLeadId' column \(in any case\)\. Its columns are: 'email', 'firstName'\.",
     ):
         validate_header(["email", "firstName"], file_format="csv", lookup_field="sfdcLeadId")
 
@@ -87,8 +114,8 @@ def test_lookup_field_id_needs_an_id_column() -> None:
 
 
 def test_missing_column_suggests_a_near_match() -> None:
-    with pytest.raises(InputFileError, match=r"no 'email' column \(did you mean 'Email'\?"):
-        validate_header(["Email", "firstName"], file_format="csv", lookup_field="email")
+    with pytest.raises(InputFileError, match=r"no 'email' column \(in any case\) \(did you mean 'E-mail'\?"):
+        validate_header(["E-mail", "firstName"], file_format="csv", lookup_field="email")
 
 
 def test_required_column_missing() -> None:
@@ -230,5 +257,8 @@ def test_read_header_returns_validated_columns() -> None:
 
 
 def test_read_header_rejects_bad_headers() -> None:
-    with pytest.raises(InputFileError, match=re.escape("repeats column names: 'a' (columns 1, 2)")):
+    with pytest.raises(
+        InputFileError,
+        match=re.escape("repeats column names (Marketo matches names in any case): 'a' (columns 1, 2)"),
+    ):
         read_header(io.BytesIO(b"a;a\n1;2\n"), file_format="ssv")
