@@ -38,13 +38,32 @@ def poll_delays(poll_interval: float, max_poll_interval: float) -> Iterator[floa
         delay = min(delay * BACKOFF_FACTOR, cap)
 
 
-def describe_error(batch_id: int, error: BaseException) -> str:
+def describe_error(batch_id: int, error: BaseException, target: BulkTarget) -> str:
     """One line about a status check that failed for good (never contains a token)."""
     if isinstance(error, MarketoBatchNotFoundError):
-        return f"Batch {batch_id} is unknown or expired (Marketo keeps batch ids for 7 days): {error}"
+        return (
+            f"Batch {batch_id} is unknown or expired (Marketo keeps batch ids for 7 days): {error}. "
+            f"{not_found_hint(target)}"
+        )
     if isinstance(error, MarketoError):
         return f"Status check of batch {batch_id} failed: {error}"
     return f"Status check of batch {batch_id} failed: {type(error).__name__}: {error}"
+
+
+def not_found_hint(target: BulkTarget) -> str:
+    """Marketo keeps one batch id space per kind: a batch looked up as the wrong kind is "not found"."""
+    if target.kind == "custom_objects":
+        looked_up = f"among imports of custom object {target.api_name!r} (object_type='custom_objects')"
+    elif target.kind == "program_members":
+        looked_up = "among program member imports (object_type='program_members')"
+    else:
+        looked_up = "among lead imports (object_type='leads', the default)"
+    return (
+        f"It was looked up {looked_up}. If it was created moments ago, the sensor's object_type "
+        "(and api_name / program_id) likely differ from the import task's: a custom object import "
+        "needs object_type='custom_objects' and its api_name, a program member import "
+        "object_type='program_members' and its program_id."
+    )
 
 
 def pending_ids(batch_ids: Sequence[int], known: dict[int, ImportStatus]) -> list[int]:
@@ -130,11 +149,11 @@ class BulkImportTrigger(BaseTrigger):
                 if isinstance(result, ImportStatus):
                     self._record(known, result)
                 elif isinstance(result, MarketoRetryableError):
-                    transient.append(describe_error(batch_id, result))
+                    transient.append(describe_error(batch_id, result, self.bulk_target))
                 elif isinstance(result, Exception):
                     if not isinstance(result, MarketoError):
                         self.log.error("Unexpected error polling batch %s", batch_id, exc_info=result)
-                    return self._payload("error", describe_error(batch_id, result), known)
+                    return self._payload("error", describe_error(batch_id, result, self.bulk_target), known)
                 else:
                     raise result
             if transient:
