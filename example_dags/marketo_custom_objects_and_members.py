@@ -70,6 +70,7 @@ def marketo_custom_objects_and_members() -> None:
     BulkImportSensor(
         task_id="wait_for_cars",
         batch_ids=cars.output,
+        deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
         rows_sent=cars.rows_sent_output,
         object_type="custom_objects",
         api_name="car_c",
@@ -89,6 +90,7 @@ def marketo_custom_objects_and_members() -> None:
     BulkImportSensor(
         task_id="wait_for_registrations",
         batch_ids=members.output,
+        deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
         rows_sent=members.rows_sent_output,
         object_type="program_members",
         program_id="{{ params.program_id }}",
