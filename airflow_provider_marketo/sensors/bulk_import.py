@@ -38,9 +38,9 @@ from airflow_provider_marketo.sensors._arguments import (
 from airflow_provider_marketo.sensors._transient import TransientErrorCount
 from airflow_provider_marketo.triggers.bulk_import import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
-    EVENT_STATUSES,
     BulkImportTrigger,
     describe_error,
+    read_event,
 )
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ class BulkImportSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after the trigger: check the event, then finish the jobs."""
-        status, message, statuses = self._read_event(event, self.arguments.batch_ids)
+        status, message, statuses = read_event(event, self.arguments.batch_ids)
         if status == "error":
             raise AirflowException(f"Waiting for Marketo bulk imports failed: {message}")
         if status == "timeout":
@@ -236,29 +236,6 @@ class BulkImportSensor(BaseSensorOperator):
                 raise
             self.log.info("soft_fail skips only timeouts: failing on %s.", type(error).__name__)
             raise error from error.__cause__
-
-    @staticmethod
-    def _read_event(event: Any, batch_ids: list[int]) -> tuple[str, str, list[ImportStatus]]:
-        """Validate a trigger event payload; raise a clear error for anything malformed."""
-        if not isinstance(event, dict):
-            raise AirflowException(f"Malformed trigger event (expected a dict): {event!r:.200}")
-        status, message, batches = event.get("status"), event.get("message"), event.get("batches")
-        if status not in EVENT_STATUSES:
-            raise AirflowException(f"Malformed trigger event: unknown status {status!r}.")
-        if not isinstance(message, str) or not isinstance(batches, list):
-            raise AirflowException("Malformed trigger event: 'message' must be a str and 'batches' a list.")
-        try:
-            statuses = [ImportStatus.from_dict(b) for b in batches]
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise AirflowException(f"Malformed trigger event: bad batch entry ({err!r}).") from None
-        if status in ("success", "failed"):
-            got = sorted(s.batch_id for s in statuses)
-            if got != sorted(batch_ids) or not all(s.is_terminal for s in statuses):
-                raise AirflowException(
-                    f"Malformed trigger event: expected finished statuses of batches {sorted(batch_ids)}, "
-                    f"got {[(s.batch_id, s.status) for s in statuses]}."
-                )
-        return status, message, statuses
 
     def _finish(self, context: Context, statuses: list[ImportStatus]) -> dict[str, Any]:
         arguments = self.arguments

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
+from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_marketo.exceptions import (
@@ -69,6 +70,33 @@ def not_found_hint(target: BulkTarget) -> str:
 def pending_ids(batch_ids: Sequence[int], known: dict[int, ImportStatus]) -> list[int]:
     """Batch ids not known to be ``Complete`` or ``Failed``."""
     return [b for b in batch_ids if b not in known or not known[b].is_terminal]
+
+
+def read_event(event: Any, batch_ids: Sequence[int]) -> tuple[EventStatus, str, list[ImportStatus]]:
+    """Validate the payload of a :class:`BulkImportTrigger` event (``max_pending=0``) on the worker.
+
+    Returns ``(status, message, statuses)``; for ``success`` / ``failed`` the statuses are those of
+    exactly ``batch_ids``, all finished. Anything malformed is an ``AirflowException`` saying what.
+    """
+    if not isinstance(event, dict):
+        raise AirflowException(f"Malformed trigger event (expected a dict): {event!r:.200}")
+    status, message, batches = event.get("status"), event.get("message"), event.get("batches")
+    if status not in EVENT_STATUSES:
+        raise AirflowException(f"Malformed trigger event: unknown status {status!r}.")
+    if not isinstance(message, str) or not isinstance(batches, list):
+        raise AirflowException("Malformed trigger event: 'message' must be a str and 'batches' a list.")
+    try:
+        statuses = [ImportStatus.from_dict(b) for b in batches]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise AirflowException(f"Malformed trigger event: bad batch entry ({err!r}).") from None
+    if status in ("success", "failed"):
+        got = sorted(s.batch_id for s in statuses)
+        if got != sorted(batch_ids) or not all(s.is_terminal for s in statuses):
+            raise AirflowException(
+                f"Malformed trigger event: expected finished statuses of batches {sorted(batch_ids)}, "
+                f"got {[(s.batch_id, s.status) for s in statuses]}."
+            )
+    return cast("EventStatus", status), message, statuses
 
 
 class BulkImportTrigger(BaseTrigger):
