@@ -768,3 +768,9 @@ def test_stores_files_to_s3(
     assert sorted(rows) == sorted(sim_rows(marketo_simulator, batch_id, "failures"))
     _, rows = stored_rows(f"s3://aws_test@{s3_bucket}/marketo/run-1/{batch_id}_warnings.csv")
     assert sorted(rows) == sorted(sim_rows(marketo_simulator, batch_id, "warnings"))
+    assert summary["failures_path"] == f"{results}failures.csv"
+    _, merged = stored_rows(summary["failures_path"])
+    assert sorted(merged) == sorted(
+        [str(batch_id), *row] for row in sim_rows(marketo_simulator, batch_id, "failures")
+    )
+    assert json.loads(ObjectStoragePath(f"{results}report.json").read_text()) == summary
