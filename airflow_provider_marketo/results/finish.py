@@ -65,19 +65,21 @@ def finish_batches(
     checks: ResultChecks,
     ti: XComPusher,
     results_dir: ObjectStoragePath | None = None,
-    rows_sent: Mapping[int, int] | None = None,
+    rows_sent: Mapping[int, int] | Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Store the files and report of finished jobs, check them and return the summary (JSON-friendly).
 
-    ``rows_sent`` maps each batch id to the data rows sent in it (all or none of the batches).
-    Raises :class:`ImportResultError` (after pushing the summary) when a check fails.
+    ``rows_sent`` maps each batch id to the data rows sent in it, for all batches or none; keys may
+    be strings (the operators' ``rows_sent`` XCom). Raises :class:`ImportResultError` (after pushing
+    the summary) when a check fails.
     """
-    if rows_sent is not None:
-        check_rows_sent((s.batch_id for s in statuses), rows_sent)
+    sent = None if rows_sent is None else {int(key): int(rows) for key, rows in rows_sent.items()}
+    if sent is not None:
+        check_rows_sent((s.batch_id for s in statuses), sent)
     if results_dir is None:
         log.info("results_path is not set: failure and warning files are not stored.")
     with tempfile.TemporaryDirectory(prefix="marketo-results-") as tmp:
-        batches = [_collect(hook, target, status, rows_sent, Path(tmp), results_dir) for status in statuses]
+        batches = [_collect(hook, target, status, sent, Path(tmp), results_dir) for status in statuses]
         merged = {
             which: write_merged([b.files[which] for b in batches if which in b.files], results_dir, which)
             if results_dir is not None
@@ -85,7 +87,7 @@ def finish_batches(
             for which in FILE_KINDS
         }
     problems = checks.problems(batches)
-    summary = _summary(batches, rows_sent, results_dir, merged, problems)
+    summary = _summary(batches, sent, results_dir, merged, problems)
     if results_dir is not None:
         report = results_dir / REPORT_NAME
         summary["report_path"] = str(report)
