@@ -55,7 +55,8 @@ class ResultChecks:
                 for b in batches
                 if b.status.status == "Complete" and b.status.rows_processed == 0 and b.status.rows_failed > 0
             ]
-        unaccounted = [b for b in batches if b.rows_accounted is False]
+        # A Failed job fails the task on its own; its rows are in neither count by definition.
+        unaccounted = [b for b in batches if b.rows_accounted is False and b.status.status != "Failed"]
         if self.fail_on_unaccounted_rows and unaccounted:
             details = ", ".join(
                 f"batch {b.batch_id}: {b.rows_sent} sent, "

@@ -205,7 +205,7 @@ def run_pipeline(
             rows_sent=rows_sent,
             results_path=results_path,
             timeout=120,
-            **{**FAST_TASK, **(sensor_kwargs or {})},
+            **{**FAST_TASK, "deferrable": True, **(sensor_kwargs or {})},  # not the [operators] default
         )
         summary = run_task(sensor, make_context(wait_ti), triggers, run_trigger)
     except BaseException as err:

@@ -156,7 +156,7 @@ def test_checks_default_to_failing_on_nothing_imported_and_unaccounted_rows() ->
         BatchResult(status(1, processed=5, failed=0), rows_sent=5),
         BatchResult(status(2, processed=0, failed=3), rows_sent=3),  # nothing imported
         BatchResult(status(3, processed=2, failed=1), rows_sent=4),  # one row unaccounted
-        BatchResult(status(4, state="Failed"), rows_sent=None),
+        BatchResult(status(4, state="Failed"), rows_sent=6),  # fails as Failed, not again as unaccounted
     ]
     problems = ResultChecks().problems(batches)
     assert problems[0] == "Batch 4 failed: no message"
