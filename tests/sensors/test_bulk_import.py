@@ -774,3 +774,20 @@ def test_stores_files_to_s3(
         [str(batch_id), *row] for row in sim_rows(marketo_simulator, batch_id, "failures")
     )
     assert json.loads(ObjectStoragePath(f"{results}report.json").read_text()) == summary
+
+
+def test_transient_count_without_a_state_store_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """Airflow before 3.3 has no task state store: the count stays on the instance, with a log line."""
+    from airflow_provider_marketo.sensors._transient import STATE_KEY, TransientErrorCount
+
+    context: Any = {"ti": TryTI()}
+    count = TransientErrorCount(rescheduled=True)
+    with caplog.at_level("WARNING"):
+        assert count.add(context) == 1
+    assert "no task state store" in caplog.text
+    store = FakeStateStore()
+    stored = TransientErrorCount(rescheduled=True)
+    assert stored.add({**context, "task_state_store": store}) == 1
+    assert store.values[STATE_KEY] == {"try_number": 1, "count": 1}
+    # In poke mode the instance lives through every poke: the store is not used.
+    assert TransientErrorCount(rescheduled=False).add({**context, "task_state_store": FakeStateStore()}) == 1
