@@ -16,9 +16,9 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import httpx
 import requests
 from airflow.sdk import BaseHook
-from airflow.sdk.log import amask_secret, mask_secret
 from requests_toolbelt import MultipartEncoder
 
+from airflow_provider_marketo._compat import amask_secret, mask_secret
 from airflow_provider_marketo.exceptions import (
     MarketoAuthError,
     MarketoBatchNotFoundError,

@@ -19,13 +19,13 @@ from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, TypeGuard
 
 from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
-from airflow.sdk.exceptions import (
+
+from airflow_provider_marketo._compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
 )
-
 from airflow_provider_marketo.exceptions import MarketoError, MarketoRetryableError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import (
