@@ -9,6 +9,10 @@ The package imports these names from here, never from where one minor keeps them
   ``sync_to_async``, so its round trip to the supervisor does not block the event loop.
 - The task state store (``context["task_state_store"]``, 3.3+): :func:`task_state_store` returns
   ``None`` before 3.3 and logs that the retry manifest falls back to object storage.
+- The connection form: 3.2+ reads it from the provider info (``ui-field-behaviour``,
+  ``conn-fields``) and then never calls the hook's methods; 3.1 only calls the hook's
+  ``get_ui_field_behaviour`` / ``get_connection_form_widgets``, which return
+  :func:`legacy_field_behaviour` / :func:`legacy_form_widgets`, made from that same provider info.
 - ``DagBag`` (scripts and tests only): ``airflow.dag_processing.dagbag`` from 3.2,
   ``airflow.models.dagbag`` in 3.1.
 """
@@ -79,6 +83,44 @@ def task_state_store(context: Mapping[str, object]) -> object | None:
     return store
 
 
+def _connection_type(conn_type: str) -> dict[str, Any]:
+    from airflow_provider_marketo.get_provider_info import get_provider_info
+
+    for entry in get_provider_info()["connection-types"]:
+        if entry["connection-type"] == conn_type:
+            return dict(entry)
+    raise KeyError(f"no connection type {conn_type!r} in the provider info")
+
+
+def legacy_field_behaviour(conn_type: str) -> dict[str, Any]:
+    """The provider info's ``ui-field-behaviour`` in the shape of ``get_ui_field_behaviour`` (3.1)."""
+    behaviour = _connection_type(conn_type)["ui-field-behaviour"]
+    return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+def legacy_form_widgets(conn_type: str) -> dict[str, Any]:
+    """The provider info's ``conn-fields`` as the wtforms fields of ``get_connection_form_widgets`` (3.1).
+
+    Imports wtforms and Flask-AppBuilder, as Airflow 3.1 expects (its API server mocks them).
+    """
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import IntegerField, StringField
+    from wtforms.validators import Optional
+
+    widgets: dict[str, Any] = {}
+    for name, field in _connection_type(conn_type)["conn-fields"].items():
+        types = field["schema"]["type"]
+        field_class = IntegerField if "integer" in types else StringField
+        widgets[name] = field_class(
+            lazy_gettext(field["label"]),
+            widget=BS3TextFieldWidget(),
+            description=field.get("description", ""),
+            validators=[Optional()],
+        )
+    return widgets
+
+
 def dag_bag(dag_folder: str) -> Any:
     """Airflow's ``DagBag`` of ``dag_folder`` (for scripts and tests; imports Airflow's core)."""
     if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
@@ -100,6 +142,8 @@ __all__ = [
     "amask_secret",
     "conf",
     "dag_bag",
+    "legacy_field_behaviour",
+    "legacy_form_widgets",
     "mask_secret",
     "task_state_store",
 ]
