@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_marketo._compat import AirflowException, conf, task_state_store
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
     MarketoError,
@@ -338,7 +337,7 @@ class BaseBulkImportOperator(BaseOperator):
     ) -> ObjectStoragePath | TaskStateStore:
         if self.manifest_path:
             return to_object_storage_path(self.manifest_path)
-        store = cast("Mapping[str, Any]", context).get("task_state_store")
+        store = task_state_store(context)
         if store is not None:
             return cast("TaskStateStore", store)
         ti = context["ti"]

@@ -7,8 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
-
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.objects import FileKind, ImportStatus
 from airflow_provider_marketo.results.files import ResultFile
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_marketo._compat import AirflowFailException
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget, FileKind, ImportStatus
 from airflow_provider_marketo.results.batches import FILE_KINDS, SUMMARY_KEYS, BatchResult, check_rows_sent

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.objects import BulkTarget, ObjectKind
 from airflow_provider_marketo.results import check_rows_sent
 

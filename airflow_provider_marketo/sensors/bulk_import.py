@@ -15,15 +15,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseSensorOperator, ObjectStoragePath
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import (
+
+from airflow_provider_marketo._compat import (
     AirflowException,
     AirflowSensorTimeout,
     AirflowSkipException,
     AirflowTaskTimeout,
     TaskDeferralTimeout,
+    conf,
 )
-
 from airflow_provider_marketo.exceptions import MarketoError, MarketoRetryableError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import OBJECT_KINDS, ImportStatus, ObjectKind

@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal, cast, get_args
 
-from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
     MarketoError,

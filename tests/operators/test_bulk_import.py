@@ -13,8 +13,8 @@ from typing import Any, cast
 
 import pytest
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
+from airflow_provider_marketo._compat import AirflowException, TaskDeferred
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
     MarketoListBusyError,

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import TaskDeferred
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_marketo._compat import TaskDeferred
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.results import ImportResultError, ResultChecks, finish_batches

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.objects import FileKind, ImportStatus
 from airflow_provider_marketo.results import ResultChecks, check_rows_sent
 from airflow_provider_marketo.results.batches import BatchResult

@@ -16,14 +16,14 @@ import boto3
 import pytest
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, ObjectStoragePath, XComArg
-from airflow.sdk.exceptions import (
+
+from airflow_provider_marketo._compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.results import ImportResultError
 from airflow_provider_marketo.results.files import scan_result_file
