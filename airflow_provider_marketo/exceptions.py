@@ -8,7 +8,7 @@ Exception texts never contain a token or a client secret.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow_provider_marketo._compat import AirflowException
 
 #: Marketo codes that are transient: retry with backoff (606 and 615 have their own classes).
 RETRYABLE_CODES = frozenset({"502", "604", "608", "611", "614", "713", "719"})

@@ -18,7 +18,15 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
 )
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
-from marketo_example_settings import CONN_ID, RUN_FOLDER
+
+# Settings, read at run time from Airflow Variables through templates (parsing never reads one), with
+# defaults that work against the bundled simulator: marketo_example_conn_id, and
+# marketo_example_storage (e.g. s3://aws_default@my-bucket/marketo; default: a folder in /tmp).
+CONN_ID = "{{ var.value.get('marketo_example_conn_id', 'marketo_default') }}"
+RUN_FOLDER = (
+    "{{ var.value.get('marketo_example_storage', 'file:///tmp/marketo-examples') | trim('/') }}"
+    "/{{ dag.dag_id }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
+)
 
 
 def _write(target: ObjectStoragePath, rows: list[list[str]], delimiter: str) -> str:
@@ -70,6 +78,7 @@ def marketo_custom_objects_and_members() -> None:
     BulkImportSensor(
         task_id="wait_for_cars",
         batch_ids=cars.output,
+        deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
         rows_sent=cars.rows_sent_output,
         object_type="custom_objects",
         api_name="car_c",
@@ -89,6 +98,7 @@ def marketo_custom_objects_and_members() -> None:
     BulkImportSensor(
         task_id="wait_for_registrations",
         batch_ids=members.output,
+        deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
         rows_sent=members.rows_sent_output,
         object_type="program_members",
         program_id="{{ params.program_id }}",

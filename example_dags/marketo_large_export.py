@@ -17,7 +17,15 @@ from airflow.sdk import ObjectStoragePath, Param, dag, task
 
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
-from marketo_example_settings import CONN_ID, RUN_FOLDER
+
+# Settings, read at run time from Airflow Variables through templates (parsing never reads one), with
+# defaults that work against the bundled simulator: marketo_example_conn_id, and
+# marketo_example_storage (e.g. s3://aws_default@my-bucket/marketo; default: a folder in /tmp).
+CONN_ID = "{{ var.value.get('marketo_example_conn_id', 'marketo_default') }}"
+RUN_FOLDER = (
+    "{{ var.value.get('marketo_example_storage', 'file:///tmp/marketo-examples') | trim('/') }}"
+    "/{{ dag.dag_id }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,7 @@ def marketo_large_export() -> None:
     BulkImportSensor(
         task_id="wait_for_import",
         batch_ids=import_leads.output,
+        deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
         rows_sent=import_leads.rows_sent_output,
         results_path=RUN_FOLDER + "/results/",
         marketo_conn_id=CONN_ID,

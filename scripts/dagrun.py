@@ -18,16 +18,15 @@ from typing import Any
 
 
 def run(dag_id: str, conf: dict[str, Any] | None, log_path: Path | None) -> dict[str, Any]:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_marketo._compat import dag_bag
 
     folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
-    sys.path.insert(0, folder)
     with contextlib.ExitStack() as stack:
         if log_path is not None:
             log = stack.enter_context(open(log_path, "w"))
             stack.enter_context(contextlib.redirect_stdout(log))
             stack.enter_context(contextlib.redirect_stderr(log))
-        bag = DagBag(dag_folder=folder)
+        bag = dag_bag(folder)
         if dag_id not in bag.dags:
             raise SystemExit(f"DAG {dag_id} not found in {folder}; import errors: {bag.import_errors}")
         dag_run = bag.dags[dag_id].test(run_conf=conf)

@@ -27,22 +27,66 @@ def test_provider_info_is_valid_for_airflow() -> None:
     assert manager.providers["airflow-provider-marketo"].version == info["versions"][0]
 
 
-def test_connection_type_and_form_are_registered() -> None:
-    from airflow.providers_manager import ProvidersManager
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+def test_connection_type_is_registered() -> None:
+    from airflow_provider_marketo._compat import AIRFLOW_V_3_2_PLUS
 
-    manager = ProvidersManager()
-    hooks = ProvidersManagerTaskRuntime().hooks
-    assert "marketo" in hooks
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+        hooks = ProvidersManagerTaskRuntime().hooks
+    else:
+        from airflow.providers_manager import ProvidersManager
+
+        hooks = ProvidersManager().hooks
     hook_info = hooks["marketo"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_marketo.hooks.marketo.MarketoHook"
-    behaviour = manager.field_behaviours["marketo"]
-    assert set(behaviour["hidden_fields"]) == {"schema", "port"}
-    assert behaviour["relabeling"] == {
-        "host": "REST API base URL",
-        "login": "Client ID",
-        "password": "Client Secret",
+
+
+# What the API server sends the UI's connection form (Airflow 3.1 takes it from the hook's methods,
+# 3.2+ from the provider info); in a fresh process, as the API server builds it once.
+FORM_CODE = """
+import json
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+(meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "marketo"]
+print("FORM=" + json.dumps(meta.model_dump(mode="json")))
+"""
+
+
+def test_connection_form_is_described() -> None:
+    out = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", FORM_CODE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    form = json.loads(out.stdout.split("FORM=", 1)[1])
+    standard = form["standard_fields"]
+    assert standard["url_schema"]["hidden"] and standard["port"]["hidden"]
+    assert standard["host"]["title"] == "REST API base URL"
+    assert standard["host"]["placeholder"].startswith("https://123-ABC-456.mktorest.com")
+    assert standard["login"]["title"] == "Client ID"
+    assert standard["password"]["title"] == "Client Secret"
+    extra = form["extra_fields"]
+    expected = get_provider_info()["connection-types"][0]["conn-fields"]
+    assert set(extra) == set(expected)
+    for name, field in expected.items():
+        assert extra[name]["schema"]["title"] == field["label"]
+        assert extra[name]["description"] == field["description"]
+    assert extra["max_attempts"]["schema"]["type"] == ["integer", "null"]
+
+
+def test_hook_form_methods_match_the_provider_info() -> None:
+    """Airflow 3.1's shape: underscored keys; the same form as the provider info, not a second copy."""
+    from airflow_provider_marketo.hooks.marketo import MarketoHook
+
+    behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+    assert MarketoHook.get_ui_field_behaviour() == {
+        "hidden_fields": behaviour["hidden-fields"],
+        "relabeling": behaviour["relabeling"],
+        "placeholders": behaviour["placeholders"],
     }
 
 

@@ -17,9 +17,14 @@ from typing import Any, BinaryIO, Literal, TypeVar
 import httpx
 import requests
 from airflow.sdk import BaseHook
-from airflow.sdk.log import amask_secret, mask_secret
 from requests_toolbelt import MultipartEncoder
 
+from airflow_provider_marketo._compat import (
+    amask_secret,
+    legacy_field_behaviour,
+    legacy_form_widgets,
+    mask_secret,
+)
 from airflow_provider_marketo.exceptions import (
     MarketoAuthError,
     MarketoBatchNotFoundError,
@@ -81,6 +86,16 @@ class MarketoHook(BaseHook):
     def __init__(self, marketo_conn_id: str = default_conn_name) -> None:
         super().__init__()
         self.marketo_conn_id = marketo_conn_id
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form for Airflow 3.1 (3.2+ reads the provider info and skips this)."""
+        return legacy_field_behaviour(cls.conn_type)
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extra fields of the connection form for Airflow 3.1 (3.2+ reads the provider info)."""
+        return legacy_form_widgets(cls.conn_type)
 
     @cached_property
     def settings(self) -> MarketoSettings:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
-from airflow.sdk.configuration import conf
 
+from airflow_provider_marketo._compat import conf
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
     MarketoListBusyError,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
     MarketoError,
@@ -38,18 +39,64 @@ def poll_delays(poll_interval: float, max_poll_interval: float) -> Iterator[floa
         delay = min(delay * BACKOFF_FACTOR, cap)
 
 
-def describe_error(batch_id: int, error: BaseException) -> str:
+def describe_error(batch_id: int, error: BaseException, target: BulkTarget) -> str:
     """One line about a status check that failed for good (never contains a token)."""
     if isinstance(error, MarketoBatchNotFoundError):
-        return f"Batch {batch_id} is unknown or expired (Marketo keeps batch ids for 7 days): {error}"
+        return (
+            f"Batch {batch_id} is unknown or expired (Marketo keeps batch ids for 7 days): {error}. "
+            f"{not_found_hint(target)}"
+        )
     if isinstance(error, MarketoError):
         return f"Status check of batch {batch_id} failed: {error}"
     return f"Status check of batch {batch_id} failed: {type(error).__name__}: {error}"
 
 
+def not_found_hint(target: BulkTarget) -> str:
+    """Marketo keeps one batch id space per kind: a batch looked up as the wrong kind is "not found"."""
+    if target.kind == "custom_objects":
+        looked_up = f"among imports of custom object {target.api_name!r} (object_type='custom_objects')"
+    elif target.kind == "program_members":
+        looked_up = "among program member imports (object_type='program_members')"
+    else:
+        looked_up = "among lead imports (object_type='leads', the default)"
+    return (
+        f"It was looked up {looked_up}. If it was created moments ago, the sensor's object_type "
+        "(and api_name / program_id) likely differ from the import task's: a custom object import "
+        "needs object_type='custom_objects' and its api_name, a program member import "
+        "object_type='program_members' and its program_id."
+    )
+
+
 def pending_ids(batch_ids: Sequence[int], known: dict[int, ImportStatus]) -> list[int]:
     """Batch ids not known to be ``Complete`` or ``Failed``."""
     return [b for b in batch_ids if b not in known or not known[b].is_terminal]
+
+
+def read_event(event: Any, batch_ids: Sequence[int]) -> tuple[EventStatus, str, list[ImportStatus]]:
+    """Validate the payload of a :class:`BulkImportTrigger` event (``max_pending=0``) on the worker.
+
+    Returns ``(status, message, statuses)``; for ``success`` / ``failed`` the statuses are those of
+    exactly ``batch_ids``, all finished. Anything malformed is an ``AirflowException`` saying what.
+    """
+    if not isinstance(event, dict):
+        raise AirflowException(f"Malformed trigger event (expected a dict): {event!r:.200}")
+    status, message, batches = event.get("status"), event.get("message"), event.get("batches")
+    if status not in EVENT_STATUSES:
+        raise AirflowException(f"Malformed trigger event: unknown status {status!r}.")
+    if not isinstance(message, str) or not isinstance(batches, list):
+        raise AirflowException("Malformed trigger event: 'message' must be a str and 'batches' a list.")
+    try:
+        statuses = [ImportStatus.from_dict(b) for b in batches]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise AirflowException(f"Malformed trigger event: bad batch entry ({err!r}).") from None
+    if status in ("success", "failed"):
+        got = sorted(s.batch_id for s in statuses)
+        if got != sorted(batch_ids) or not all(s.is_terminal for s in statuses):
+            raise AirflowException(
+                f"Malformed trigger event: expected finished statuses of batches {sorted(batch_ids)}, "
+                f"got {[(s.batch_id, s.status) for s in statuses]}."
+            )
+    return cast("EventStatus", status), message, statuses
 
 
 class BulkImportTrigger(BaseTrigger):
@@ -130,11 +177,11 @@ class BulkImportTrigger(BaseTrigger):
                 if isinstance(result, ImportStatus):
                     self._record(known, result)
                 elif isinstance(result, MarketoRetryableError):
-                    transient.append(describe_error(batch_id, result))
+                    transient.append(describe_error(batch_id, result, self.bulk_target))
                 elif isinstance(result, Exception):
                     if not isinstance(result, MarketoError):
                         self.log.error("Unexpected error polling batch %s", batch_id, exc_info=result)
-                    return self._payload("error", describe_error(batch_id, result), known)
+                    return self._payload("error", describe_error(batch_id, result, self.bulk_target), known)
                 else:
                     raise result
             if transient:

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import TaskDeferred
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_marketo._compat import TaskDeferred
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
@@ -205,7 +205,7 @@ def run_pipeline(
             rows_sent=rows_sent,
             results_path=results_path,
             timeout=120,
-            **{**FAST_TASK, **(sensor_kwargs or {})},
+            **{**FAST_TASK, "deferrable": True, **(sensor_kwargs or {})},  # not the [operators] default
         )
         summary = run_task(sensor, make_context(wait_ti), triggers, run_trigger)
     except BaseException as err:

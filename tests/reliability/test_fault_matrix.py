@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_marketo._compat import AirflowException, AirflowFailException
 from airflow_provider_marketo.exceptions import MarketoAuthError, MarketoQuotaError, MarketoRequestError
 from airflow_provider_marketo.testing import MarketoSimulator
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger

@@ -15,17 +15,20 @@ from typing import Any
 import boto3
 import pytest
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, ObjectStoragePath, PokeReturnValue, XComArg
-from airflow.sdk.exceptions import (
+from airflow.sdk import DAG, ObjectStoragePath, XComArg
+
+from airflow_provider_marketo._compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferred,
 )
-
 from airflow_provider_marketo.objects import BulkTarget
-from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor, as_int_list, count_reasons
+from airflow_provider_marketo.results import ImportResultError
+from airflow_provider_marketo.results.files import scan_result_file
+from airflow_provider_marketo.sensors._arguments import as_int_list
+from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
 from tests.triggers.helpers import conn_uri, create_lead_job, first_event, good_rows, mixed_rows
 
@@ -55,16 +58,22 @@ def context(ti: FakeTI) -> Any:
 
 def sensor(**kwargs: Any) -> BulkImportSensor:
     kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("deferrable", True)
     return BulkImportSensor(task_id="wait_for_import", **kwargs)
 
 
+def resume(task: BulkImportSensor, context: Any, event: Any) -> Any:
+    """Resume as the task runner does after the trigger fired (``resume_execution``, soft_fail and all)."""
+    return task.resume_execution("execute_complete", {"event": event}, context)
+
+
 def defer_and_resume(task: BulkImportSensor, context: Any) -> Any:
-    """Run ``execute`` up to the deferral, the trigger in an event loop, then ``execute_complete``."""
+    """Run ``execute`` up to the deferral, the trigger in an event loop, then resume the task."""
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(context)
     assert isinstance(deferred.value.trigger, BulkImportTrigger)
     event = asyncio.run(first_event(deferred.value.trigger))
-    return task.execute_complete(context, event)
+    return resume(task, context, event)
 
 
 def sim_rows(sim: Any, batch_id: int, which: str) -> list[list[str]]:
@@ -149,12 +158,16 @@ def test_templated_fields_render_to_usable_values() -> None:
         object_type="program_members",
         program_id="{{ params.program }}",
     )
-    context: Any = {"run_id": "manual_1", "params": {"ids": [7, 8], "sent": [10, 20], "program": 1001}}
+    context: Any = {
+        "run_id": "manual_1",
+        "params": {"ids": [7, 8], "sent": {"7": 10, "8": 20}, "program": 1001},
+    }
     task.render_template_fields(context)
-    assert task._batch_id_list() == [7, 8]
-    assert task._rows_sent_list([7, 8]) == [10, 20]
-    assert task._target() == BulkTarget("program_members", program_id=1001)
-    assert str(task._results_dir()) == "file:///tmp/marketo/manual_1"
+    arguments = task.arguments
+    assert arguments.batch_ids == [7, 8]
+    assert arguments.rows_sent == {7: 10, 8: 20}
+    assert arguments.target == BulkTarget("program_members", program_id=1001)
+    assert str(arguments.results_dir) == "file:///tmp/marketo/manual_1"
 
 
 def test_accepts_the_import_task_output() -> None:
@@ -164,9 +177,35 @@ def test_accepts_the_import_task_output() -> None:
     assert task.upstream_task_ids == {"import_leads"}
 
 
-def test_rows_sent_must_align_with_batch_ids(context: Any) -> None:
-    with pytest.raises(AirflowException, match="rows_sent has 1 entries but there are 2 batch ids"):
-        sensor(batch_ids=[1, 2], rows_sent=[5]).execute(context)
+@pytest.mark.parametrize(
+    ("batch_ids", "rows_sent", "expected"),
+    [
+        ([1, 2], {"1": 5, "2": 7}, {1: 5, 2: 7}),
+        ([2, 1], {1: 5, 2: 7}, {1: 5, 2: 7}),  # aligned by id, not by position
+        ([[1, 2], [3]], [{"1": 5, "2": 7}, {"3": 0}], {1: 5, 2: 7, 3: 0}),  # a mapped import task
+        ("[1, 2]", "{'1': 5, '2': 7}", {1: 5, 2: 7}),  # rendered templates
+        ([1], None, None),
+    ],
+)
+def test_rows_sent_is_a_mapping_by_batch_id(batch_ids: Any, rows_sent: Any, expected: Any) -> None:
+    assert sensor(batch_ids=batch_ids, rows_sent=rows_sent).arguments.rows_sent == expected
+
+
+@pytest.mark.parametrize(
+    ("batch_ids", "rows_sent", "match"),
+    [
+        ([1, 2], [5, 7], "not a list of counts"),
+        ([1, 2], {"1": 5}, r"no entry for batch\(es\) \[2\]"),
+        ([1], {"1": 5, "9": 3}, r"entries for batch\(es\) \[9\] that are not among the batch ids \[1\]"),
+        ([1, 2], [{"1": 5}, {"1": 5, "2": 1}], "two entries for batch 1"),
+        ([1], {"1": -1}, "rows_sent's values must contain integers >= 0"),
+        ([1], {"x": 1}, "rows_sent's keys must contain integers"),
+        ([1], "{1: ", "rows_sent must be a mapping"),
+    ],
+)
+def test_bad_rows_sent_fails_before_waiting(context: Any, batch_ids: Any, rows_sent: Any, match: str) -> None:
+    with pytest.raises(AirflowException, match=match):
+        sensor(batch_ids=batch_ids, rows_sent=rows_sent).execute(context)
 
 
 # -- event checks -----------------------------------------------------------------------------------
@@ -207,23 +246,46 @@ def test_malformed_events_are_rejected(context: Any, event: Any, match: str) -> 
         sensor(batch_ids=[5]).execute_complete(context, event)
 
 
-def test_error_event_fails_with_its_message(context: Any) -> None:
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_error_event_fails_with_its_message(context: Any, soft_fail: bool) -> None:
     event = {"status": "error", "message": "Batch 5 is unknown or expired", "batches": []}
-    with pytest.raises(AirflowException, match="Batch 5 is unknown or expired"):
-        sensor(batch_ids=[5]).execute_complete(context, event)
+    with pytest.raises(AirflowException, match="Batch 5 is unknown or expired") as raised:
+        resume(sensor(batch_ids=[5], soft_fail=soft_fail), context, event)
+    assert not isinstance(raised.value, AirflowSkipException)
 
 
 @pytest.mark.parametrize(
-    ("soft_fail", "error"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+    ("soft_fail", "error", "match"),
+    [(False, AirflowSensorTimeout, "Deadline passed"), (True, AirflowSkipException, "soft_fail")],
 )
-def test_timeout_event(context: Any, soft_fail: bool, error: type[Exception]) -> None:
+def test_timeout_event(context: Any, soft_fail: bool, error: type[Exception], match: str) -> None:
     event = {
         "status": "timeout",
         "message": "Deadline passed",
         "batches": [{**GOOD_BATCH, "status": "Queued"}],
     }
-    with pytest.raises(error, match="Deadline passed"):
-        sensor(batch_ids=[5], soft_fail=soft_fail).execute_complete(context, event)
+    with pytest.raises(error, match=match):
+        resume(sensor(batch_ids=[5], soft_fail=soft_fail), context, event)
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "error"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_deferral_timeout_skips_only_with_soft_fail(
+    context: Any, soft_fail: bool, error: type[Exception]
+) -> None:
+    """The triggerer ends a deferral past ``defer(timeout=...)`` by resuming with ``__fail__``."""
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+
+    task = sensor(batch_ids=[5], soft_fail=soft_fail)
+    with pytest.raises(error):
+        task.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, context)
+
+
+def test_never_fail_still_skips_everything(context: Any) -> None:
+    event = {"status": "error", "message": "Batch 5 is unknown or expired", "batches": []}
+    with pytest.raises(AirflowSkipException):
+        resume(sensor(batch_ids=[5], never_fail=True), context, event)
 
 
 # -- reason counting ----------------------------------------------------------------------------------
@@ -237,10 +299,11 @@ def test_timeout_event(context: Any, soft_fail: bool, error: type[Exception]) ->
         (b'email;name;Import Failure Reason\na@x.com;A;Bad, really\nb@x.com;"B;b";Other\n', ";"),
     ],
 )
-def test_count_reasons_detects_the_delimiter(content: bytes, delimiter: str) -> None:
-    found, reasons = count_reasons(io.BytesIO(content), "Import Failure Reason")
-    assert found == delimiter
-    assert reasons == {"Bad, really": 1, "Other": 1}
+def test_scan_detects_the_delimiter(content: bytes, delimiter: str) -> None:
+    scan = scan_result_file(io.BytesIO(content), "Import Failure Reason")
+    assert scan.delimiter == delimiter
+    assert scan.header[-1] == "Import Failure Reason"
+    assert scan.reasons == {"Bad, really": 1, "Other": 1}
 
 
 # -- against the simulator --------------------------------------------------------------------------
@@ -253,7 +316,8 @@ def test_stores_failures_and_warnings_to_file_url(
     mixed = create_lead_job(marketo_simulator.base_url, mixed_rows())
     results = f"file://{tmp_path}/results/"
     summary = defer_and_resume(
-        sensor(batch_ids=[clean, mixed], results_path=results, rows_sent=[4, 7]), context
+        sensor(batch_ids=[clean, mixed], results_path=results, rows_sent={str(clean): 4, str(mixed): 7}),
+        context,
     )
     assert json.loads(json.dumps(summary)) == summary
     assert summary["status"] == "success"
@@ -285,8 +349,52 @@ def test_stores_failures_and_warnings_to_file_url(
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [
         f"{mixed}_failures.csv",
         f"{mixed}_warnings.csv",
+        "failures.csv",
+        "report.json",
+        "warnings.csv",
     ]
+    assert summary["failures_path"] == f"file://{tmp_path}/results/failures.csv"
+    assert summary["warnings_path"] == f"file://{tmp_path}/results/warnings.csv"
+    assert summary["report_path"] == f"file://{tmp_path}/results/report.json"
+    assert (summary["failure_reasons"], summary["warning_reasons"]) == (FAILURE_REASONS, WARNING_REASONS)
+    assert json.loads((tmp_path / "results" / "report.json").read_text()) == summary
+    header, rows = stored_rows(summary["failures_path"])
+    assert header == ["batch_id", "email", "firstName", "leadScore", "Import Failure Reason"]
+    assert sorted(rows) == sorted(
+        [str(mixed), *row] for row in sim_rows(marketo_simulator, mixed, "failures")
+    )
     assert ti.xcom == {}  # returned, not pushed
+
+
+def test_merged_report_holds_every_row_of_every_batch(
+    marketo_simulator: Any, marketo_conn_id: str, context: Any, tmp_path: Path
+) -> None:
+    """Two jobs with different headers: the merged file matches columns by name."""
+    first = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    second = create_lead_job(
+        marketo_simulator.base_url, ["x1@example.com,abc", ",3", "ok@example.com,4"], header="email,leadScore"
+    )
+    summary = defer_and_resume(sensor(batch_ids=[first, second], results_path=f"file://{tmp_path}"), context)
+    assert summary["rows_failed"] == 4
+    header, rows = stored_rows(summary["failures_path"])
+    assert header == ["batch_id", "email", "firstName", "leadScore", "Import Failure Reason"]
+    expected = [[str(first), *row] for row in sim_rows(marketo_simulator, first, "failures")]
+    expected += [
+        [str(second), email, "", score, reason]
+        for email, score, reason in sim_rows(marketo_simulator, second, "failures")
+    ]
+    assert sorted(rows) == sorted(expected)
+    assert len(rows) == summary["rows_failed"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["failure_reasons"] == {
+        "Invalid data type in field Lead Score": 2,
+        "Value for lookup field 'email' not found": 2,
+    }
+    assert [(b["batch_id"], b["rows_failed"]) for b in report["batches"]] == [(first, 2), (second, 2)]
+    _, warned = stored_rows(summary["warnings_path"])
+    assert sorted(warned) == sorted(
+        [str(first), *row] for row in sim_rows(marketo_simulator, first, "warnings")
+    )
 
 
 def test_tsv_job_is_stored_as_tsv(
@@ -305,8 +413,11 @@ def test_without_results_path_reasons_are_still_counted(
     marketo_simulator: Any, marketo_conn_id: str, context: Any
 ) -> None:
     batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
-    summary = defer_and_resume(sensor(batch_ids=[batch_id], rows_sent=[9]), context)
+    task = sensor(batch_ids=[batch_id], rows_sent={batch_id: 9}, fail_on_unaccounted_rows=False)
+    summary = defer_and_resume(task, context)
+    assert summary["status"] == "success"
     assert summary["results_path"] is None
+    assert (summary["failures_path"], summary["warnings_path"], summary["report_path"]) == (None, None, None)
     assert (summary["rows_sent"], summary["rows_accounted"]) == (9, False)
     entry = summary["batches"][0]
     assert (entry["failures_path"], entry["warnings_path"]) == (None, None)
@@ -325,14 +436,15 @@ def test_missing_file_is_no_file(
     assert entry["warnings_path"] == f"file://{tmp_path}/{batch_id}_warnings.csv"
 
 
+@pytest.mark.parametrize("soft_fail", [False, True])
 def test_failed_job_fails_the_task_after_pushing_the_summary(
-    marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI
+    marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI, soft_fail: bool
 ) -> None:
     ok = create_lead_job(marketo_simulator.base_url, mixed_rows())
     marketo_simulator.fail_next_jobs(1, "Import failed: invalid header")
     bad = create_lead_job(marketo_simulator.base_url, good_rows(2))
-    with pytest.raises(AirflowFailException, match=f"Batch {bad} failed: Import failed: invalid header"):
-        defer_and_resume(sensor(batch_ids=[ok, bad]), context)
+    with pytest.raises(ImportResultError, match=f"Batch {bad} failed: Import failed: invalid header"):
+        defer_and_resume(sensor(batch_ids=[ok, bad], soft_fail=soft_fail), context)
     summary = ti.xcom["return_value"]
     assert summary["status"] == "failed"
     assert [b["status"] for b in summary["batches"]] == ["Complete", "Failed"]
@@ -347,6 +459,7 @@ def test_failed_job_fails_the_task_after_pushing_the_summary(
         ({"fail_on_warnings": True}, "2 rows have warnings and fail_on_warnings is set"),
     ],
 )
+@pytest.mark.parametrize("soft_fail", [False, True])
 def test_thresholds_fail_after_storing(
     marketo_simulator: Any,
     marketo_conn_id: str,
@@ -355,15 +468,72 @@ def test_thresholds_fail_after_storing(
     tmp_path: Path,
     kwargs: dict[str, Any],
     message: str,
+    soft_fail: bool,
 ) -> None:
+    """A crossed threshold fails the task, with ``soft_fail=True`` too (only a timeout skips)."""
     batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    task = sensor(batch_ids=[batch_id], results_path=f"file://{tmp_path}", soft_fail=soft_fail, **kwargs)
     with pytest.raises(AirflowFailException, match=message):
-        defer_and_resume(sensor(batch_ids=[batch_id], results_path=f"file://{tmp_path}", **kwargs), context)
+        defer_and_resume(task, context)
     assert (tmp_path / f"{batch_id}_failures.csv").exists()
     assert (tmp_path / f"{batch_id}_warnings.csv").exists()
     summary = ti.xcom["return_value"]
     assert summary["status"] == "failed"
     assert summary["batches"][0]["failure_reasons"] == FAILURE_REASONS
+
+
+NO_EMAIL_REASON = "Value for lookup field 'email' not found"
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_nothing_imported_fails_after_storing(
+    marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI, tmp_path: Path, soft_fail: bool
+) -> None:
+    """Marketo ends a job whose every row failed ``Complete`` with 0 processed (issue 12)."""
+    ok = create_lead_job(marketo_simulator.base_url, good_rows(2))
+    empty = create_lead_job(marketo_simulator.base_url, [",A,1", ",B,2", ",C,3"])
+    task = sensor(batch_ids=[ok, empty], results_path=f"file://{tmp_path}", soft_fail=soft_fail)
+    message = rf"Batch {empty} imported nothing: all 3 rows failed \(top reasons: \"{NO_EMAIL_REASON}\" x3\)"
+    with pytest.raises(ImportResultError, match=message) as raised:
+        defer_and_resume(task, context)
+    assert "fail_on_nothing_imported=False" in str(raised.value)
+    summary = ti.xcom["return_value"]
+    assert summary == raised.value.summary
+    assert (summary["status"], summary["rows_processed"], summary["rows_failed"]) == ("failed", 2, 3)
+    assert summary["failure_reasons"] == {NO_EMAIL_REASON: 3}
+    _, rows = stored_rows(summary["failures_path"])
+    assert len(rows) == 3
+    assert (tmp_path / f"{empty}_failures.csv").exists()
+    assert json.loads((tmp_path / "report.json").read_text())["status"] == "failed"
+
+
+def test_nothing_imported_can_be_accepted(marketo_simulator: Any, marketo_conn_id: str, context: Any) -> None:
+    batch_id = create_lead_job(marketo_simulator.base_url, [",A,1"])
+    summary = defer_and_resume(sensor(batch_ids=[batch_id], fail_on_nothing_imported=False), context)
+    assert (summary["status"], summary["rows_processed"], summary["rows_failed"]) == ("success", 0, 1)
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_rows_that_do_not_add_up_fail_naming_the_batches(
+    marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI, tmp_path: Path, soft_fail: bool
+) -> None:
+    """processed + failed != sent fails by default, after the files and the summary are stored (issue 14)."""
+    good = create_lead_job(marketo_simulator.base_url, good_rows(3))
+    mixed = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    rows_sent = {str(good): 3, str(mixed): 9}
+    task = sensor(
+        batch_ids=[good, mixed], rows_sent=rows_sent, results_path=f"file://{tmp_path}", soft_fail=soft_fail
+    )
+    message = (
+        rf"Rows do not add up in batch\(es\) \[{mixed}\] \(batch {mixed}: 9 sent, 5 processed \+ 2 failed\)"
+    )
+    with pytest.raises(ImportResultError, match=message):
+        defer_and_resume(task, context)
+    summary = ti.xcom["return_value"]
+    assert (summary["rows_sent"], summary["rows_accounted"]) == (12, False)
+    assert [b["rows_accounted"] for b in summary["batches"]] == [True, False]
+    assert (tmp_path / f"{mixed}_failures.csv").exists()
+    assert (tmp_path / "report.json").exists()
 
 
 def test_thresholds_not_crossed_succeed(marketo_simulator: Any, marketo_conn_id: str, context: Any) -> None:
@@ -381,6 +551,25 @@ def test_expired_batch_id_is_a_clear_error(
         defer_and_resume(sensor(batch_ids=[batch_id]), context)
     with pytest.raises(AirflowException, match=f"Batch {batch_id} is unknown or expired"):
         sensor(batch_ids=[batch_id], deferrable=False, timeout=30).execute(context)
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_batch_of_another_kind_names_the_likely_mix_up(
+    marketo_simulator: Any, marketo_conn_id: str, context: Any, deferrable: bool
+) -> None:
+    """A lead batch looked up as program members seconds after its creation (issue 14)."""
+    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(1))
+    task = sensor(
+        batch_ids=[batch_id],
+        object_type="program_members",
+        program_id=1001,
+        deferrable=deferrable,
+        timeout=30,
+    )
+    with pytest.raises(AirflowException, match=f"Batch {batch_id} is unknown or expired") as raised:
+        defer_and_resume(task, context) if deferrable else task.execute(context)
+    assert "looked up among program member imports (object_type='program_members')" in str(raised.value)
+    assert "object_type='custom_objects' and its api_name" in str(raised.value)
 
 
 # -- poke mode --------------------------------------------------------------------------------------
@@ -405,11 +594,8 @@ def test_poke_waits_until_jobs_finish(marketo_simulator: Any, marketo_conn_id: s
     task = sensor(batch_ids=[batch_id], deferrable=False, timeout=30)
     assert task.poke(context) is False
     marketo_simulator.advance_clock(11)
-    result = task.poke(context)
-    assert result
-    assert isinstance(result, PokeReturnValue)
-    assert result.xcom_value is not None
-    assert result.xcom_value["rows_processed"] == 10
+    assert task.poke(context) is True
+    assert task.execute(context)["rows_processed"] == 10
 
 
 def test_poke_tolerates_a_transient_error(
@@ -420,20 +606,118 @@ def test_poke_tolerates_a_transient_error(
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503)
     task = sensor(batch_ids=[batch_id], deferrable=False, marketo_conn_id="marketo_once", timeout=30)
     assert task.poke(context) is False
-    result = task.poke(context)
-    assert isinstance(result, PokeReturnValue)
-    assert result.xcom_value is not None
-    assert result.xcom_value["rows_processed"] == 2
+    assert task.poke(context) is True
+
+
+class FakeStateStore:
+    """Airflow 3.3's ``context["task_state_store"]``: one store per task instance, shared by its tries."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return json.loads(json.dumps(self.values.get(key, default)))
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = json.loads(json.dumps(value))
+
+
+class TryTI(FakeTI):
+    def __init__(self, try_number: int = 1) -> None:
+        super().__init__()
+        self.try_number = try_number
+
+
+def reschedule_poke(context: Any, batch_id: int, **kwargs: Any) -> bool:
+    """One poke in reschedule mode: every poke is a new process, so a new sensor instance."""
+    task = sensor(
+        batch_ids=[batch_id], deferrable=False, mode="reschedule", marketo_conn_id="marketo_once", **kwargs
+    )
+    return task.poke(context)
+
+
+def test_reschedule_mode_reaches_the_transient_error_limit(
+    marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 4: the count survives reschedules (task state store), per try."""
+    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(2))
+    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=100)
+    store = FakeStateStore()
+    context: Any = {"ti": TryTI(try_number=1), "task_state_store": store}
+    assert reschedule_poke(context, batch_id, max_transient_errors=2) is False
+    assert reschedule_poke(context, batch_id, max_transient_errors=2) is False
+    with pytest.raises(AirflowException, match="Gave up after 3 consecutive pokes with transient errors"):
+        reschedule_poke(context, batch_id, max_transient_errors=2)
+    # A new try starts counting again.
+    retry: Any = {"ti": TryTI(try_number=2), "task_state_store": store}
+    assert reschedule_poke(retry, batch_id, max_transient_errors=2) is False
+
+
+def test_reschedule_mode_resets_the_count_after_a_clean_poke(
+    marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(2))
+    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    context: Any = {"ti": TryTI(), "task_state_store": FakeStateStore()}
+    marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=1)
+    assert reschedule_poke(context, batch_id, max_transient_errors=1) is False
+    assert reschedule_poke(context, batch_id, max_transient_errors=1) is True
+    marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=1)
+    assert reschedule_poke(context, batch_id, max_transient_errors=1) is False  # 1 of 1 again, not 2
+
+
+def test_poke_mode_reaches_the_transient_error_limit(
+    marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch, context: Any
+) -> None:
+    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(2))
+    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=100)
+    task = sensor(
+        batch_ids=[batch_id], deferrable=False, marketo_conn_id="marketo_once", max_transient_errors=1
+    )
+    assert task.poke(context) is False
+    with pytest.raises(AirflowException, match="Gave up after 2 consecutive pokes"):
+        task.poke(context)
 
 
 def test_poke_mode_threshold_pushes_and_fails(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI
 ) -> None:
     batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
-    task = sensor(batch_ids=[batch_id], deferrable=False, max_failed_rows=0, timeout=30)
+    task = sensor(batch_ids=[batch_id], deferrable=False, max_failed_rows=0, timeout=30, soft_fail=True)
     with pytest.raises(AirflowFailException, match="max_failed_rows=0"):
         task.execute(context)
     assert ti.xcom["return_value"]["rows_failed"] == 2
+
+
+@pytest.mark.marketo_simulator(rows_per_second=1)
+@pytest.mark.parametrize(
+    ("soft_fail", "error"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_poke_mode_timeout_skips_only_with_soft_fail(
+    marketo_simulator: Any, marketo_conn_id: str, context: Any, soft_fail: bool, error: type[Exception]
+) -> None:
+    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(100))
+    task = sensor(batch_ids=[batch_id], deferrable=False, timeout=0, soft_fail=soft_fail)
+    with pytest.raises(error, match="timed out"):
+        task.execute(context)
+
+
+def test_deferrable_defaults_to_the_operators_setting() -> None:
+    """Like the import operators and Airflow's providers: ``[operators] default_deferrable`` (issue 15)."""
+    import os
+    import subprocess
+    import sys
+
+    assert BulkImportSensor(task_id="w", batch_ids=[1]).deferrable is False
+    code = (
+        "from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor;"
+        "print(BulkImportSensor(task_id='w', batch_ids=[1]).deferrable)"
+    )
+    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "True"
 
 
 # -- S3 ---------------------------------------------------------------------------------------------
@@ -484,3 +768,26 @@ def test_stores_files_to_s3(
     assert sorted(rows) == sorted(sim_rows(marketo_simulator, batch_id, "failures"))
     _, rows = stored_rows(f"s3://aws_test@{s3_bucket}/marketo/run-1/{batch_id}_warnings.csv")
     assert sorted(rows) == sorted(sim_rows(marketo_simulator, batch_id, "warnings"))
+    assert summary["failures_path"] == f"{results}failures.csv"
+    _, merged = stored_rows(summary["failures_path"])
+    assert sorted(merged) == sorted(
+        [str(batch_id), *row] for row in sim_rows(marketo_simulator, batch_id, "failures")
+    )
+    assert json.loads(ObjectStoragePath(f"{results}report.json").read_text()) == summary
+
+
+def test_transient_count_without_a_state_store_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """Airflow before 3.3 has no task state store: the count stays on the instance, with a log line."""
+    from airflow_provider_marketo.sensors._transient import STATE_KEY, TransientErrorCount
+
+    context: Any = {"ti": TryTI()}
+    count = TransientErrorCount(rescheduled=True)
+    with caplog.at_level("WARNING"):
+        assert count.add(context) == 1
+    assert "no task state store" in caplog.text
+    store = FakeStateStore()
+    stored = TransientErrorCount(rescheduled=True)
+    assert stored.add({**context, "task_state_store": store}) == 1
+    assert store.values[STATE_KEY] == {"try_number": 1, "count": 1}
+    # In poke mode the instance lives through every poke: the store is not used.
+    assert TransientErrorCount(rescheduled=False).add({**context, "task_state_store": FakeStateStore()}) == 1

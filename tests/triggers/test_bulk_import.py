@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_marketo.exceptions import MarketoRetryableError
+from airflow_provider_marketo.exceptions import MarketoBatchNotFoundError, MarketoRetryableError
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.testing.config import DEFAULT_CLIENT_SECRET
-from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, poll_delays
+from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, describe_error, poll_delays
 from tests.triggers.helpers import (
     access_token,
     conn_uri,
@@ -263,3 +263,23 @@ async def test_recreated_from_serialized_kwargs_mid_job(marketo_simulator: Any, 
     event = await first_event(again)
     assert event["status"] == "success"
     assert event["batches"][0]["rows_processed"] == 30
+
+
+@pytest.mark.parametrize(
+    ("target", "looked_up"),
+    [
+        (BulkTarget("leads"), "among lead imports (object_type='leads', the default)"),
+        (BulkTarget("custom_objects", api_name="car_c"), "among imports of custom object 'car_c'"),
+        (BulkTarget("program_members", program_id=1001), "among program member imports"),
+    ],
+)
+def test_batch_not_found_names_how_it_was_looked_up(target: BulkTarget, looked_up: str) -> None:
+    """Issue 14: right after creation, "not found" usually means the wrong object_type."""
+    error = MarketoBatchNotFoundError("Batch not found", code="1013")
+    text = describe_error(7, error, target)
+    assert text.startswith("Batch 7 is unknown or expired (Marketo keeps batch ids for 7 days)")
+    assert looked_up in text
+    assert "object_type='program_members' and its program_id" in text
+    assert describe_error(7, MarketoRetryableError("busy", code="604"), target) == (
+        "Status check of batch 7 failed: Marketo error 604: busy"
+    )
