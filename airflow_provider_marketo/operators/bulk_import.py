@@ -260,10 +260,14 @@ class BaseBulkImportOperator(BaseOperator):
             )
         return self._run_import(context, resumed)
 
+    def resolve_source(self, context: Context) -> ObjectStoragePath:
+        """The file to import; ``execute`` and the resume after a deferral both get it here."""
+        return to_object_storage_path(self.source)
+
     def _run_import(self, context: Context, state: _ImportState) -> list[int]:
         target = self.target
         params = self.create_params()
-        source = to_object_storage_path(self.source)
+        source = self.resolve_source(context)
         file_format = check_format(self.format) if self.format else infer_format(source.name)
         self._check_source(source)
         with TemporaryDirectory(prefix="marketo-import-") as workdir:
