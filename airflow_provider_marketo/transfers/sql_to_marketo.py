@@ -72,7 +72,16 @@ def default_staging_folder() -> ObjectStoragePath:
 def has_top_level_order_by(sql: str) -> bool:
     """Whether the (single) statement ends its result with ORDER BY (not one inside a subquery/window)."""
     (statement,) = _statements(sql)
-    return any(token.ttype is tokens.Keyword and token.normalized == "ORDER BY" for token in statement.tokens)
+    # A WHERE group can swallow what follows it (sqlparse closes it only on an exact "ORDER BY").
+    clauses = (
+        inner
+        for token in statement.tokens
+        for inner in (token.tokens if isinstance(token, sqlparse.sql.Where) else [token])
+    )
+    return any(
+        token.ttype is tokens.Keyword and " ".join(token.normalized.split()) == "ORDER BY"
+        for token in clauses
+    )
 
 
 def _statements(sql: str) -> list[sqlparse.sql.Statement]:
