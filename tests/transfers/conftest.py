@@ -133,7 +133,7 @@ def postgres_server() -> Iterator[dict[str, Any]]:
         subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=120)
 
     run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c timezone=UTC"
     run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start")
     try:
         conn = {
