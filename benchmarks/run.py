@@ -22,11 +22,11 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_polling, bench_throughput, bench_triggers, bench_upload
+from benchmarks import bench_polling, bench_sql, bench_throughput, bench_triggers, bench_upload
 from benchmarks.harness import ROOT, Row, row, skipped
 
 RESULTS = ROOT / "benchmarks" / "results.md"
-BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput")
+BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "sql")
 COLUMNS = ("benchmark", "metric", "ours", "baseline", "ratio", "target", "met")
 #: Targets of issue 8 for the splitter: throughput vs naive csv and vs GNU split -C, peak RSS, growth.
 SPLIT_VS_NAIVE = 5.0
@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("triggers", lambda: bench_triggers.run(triggers=100 if quick else 1000)),
         ("polling", bench_polling.run),
         ("throughput", lambda: bench_throughput.run(parts=(1, 10) if quick else (1, 10, 100))),
+        ("sql", lambda: bench_sql.run((10_000, 100_000) if quick else (10_000, 1_000_000))),
         # Last and alone: it waits for the call budget (about 380 s for 1,000 triggers), and other
         # work running beside it stretched that wait in a trial run.
         ("triggers", lambda: bench_triggers.run_budget(100 if quick else 1000)),

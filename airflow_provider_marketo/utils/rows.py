@@ -154,25 +154,26 @@ class RowWriter:
                     f"Row {self.rows + offset + 1} of {self.source_name} has {len(row)} values "
                     f"for {width} columns."
                 )
-            if all(map(_AS_IS.__contains__, map(type, row))):
-                self._csv.writerow(row)
-            else:
-                self._csv.writerow(self._converted(row, self.rows + offset + 1))
+        try:
+            self._csv.writerows([[v if type(v) in _AS_IS else _cell(v) for v in row] for row in batch])
+        except _Unwritable:
+            raise self._value_error(batch) from None
         self._flush(batch)
         self.rows += len(batch)
         return len(batch)
 
-    def _converted(self, row: Sequence[object], number: int) -> list[object]:
-        cells: list[object] = []
-        for position, value in enumerate(row):
-            try:
-                cells.append(_cell(value))
-            except _Unwritable as err:
-                raise RowValueError(
-                    f"Row {number} of {self.source_name}, column {self.columns[position]!r}: "
-                    f"cannot write {_shown(value)}: {err}."
-                ) from None
-        return cells
+    def _value_error(self, batch: Sequence[Sequence[object]]) -> RowValueError:
+        """The error for the first value of ``batch`` that has no text form, naming its row and column."""
+        for offset, row in enumerate(batch):
+            for position, value in enumerate(row):
+                try:
+                    _cell(value)
+                except _Unwritable as err:
+                    return RowValueError(
+                        f"Row {self.rows + offset + 1} of {self.source_name}, column "
+                        f"{self.columns[position]!r}: cannot write {_shown(value)}: {err}."
+                    )
+        raise AssertionError("no unwritable value in the batch")
 
     def _flush(self, batch: Sequence[Sequence[object]]) -> None:
         text = self._buffer.getvalue()
