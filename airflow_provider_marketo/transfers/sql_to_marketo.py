@@ -4,7 +4,7 @@
 file, then imports that file with the machinery of the bulk import operators (validation, parts under
 10 MB, queue-aware submission, retry manifest, XComs). The staged file has a fixed name per
 dag/task/run/map index, so that a resume after a deferral imports the same file without running the
-query again; it is deleted when the task ends (succeeds or fails, not when it defers).
+query again; it is deleted when the task ends (succeeds, fails or is skipped; not when it defers).
 """
 
 from __future__ import annotations
@@ -236,10 +236,11 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         with self._staged_until_done(context):
             return super().execute(context)
 
-    def resume_import(self, context: Context, state: dict[str, Any], event: Any = None) -> list[int]:
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Every resume after a deferral (whatever its method, a trigger failure or timeout too)."""
         self._resuming = True
         with self._staged_until_done(context):
-            return super().resume_import(context, state, event)
+            return super().resume_execution(next_method, next_kwargs, context)
 
     def resolve_source(self, context: Context) -> ObjectStoragePath:
         """The staged result: written by running the query, or reused when resuming after a deferral."""

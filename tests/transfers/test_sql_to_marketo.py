@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
@@ -328,7 +328,12 @@ def resume_until_done(tmp_path: Path, context: Any, deferred: TaskDeferred, stag
         kwargs = json.loads(json.dumps(deferred.kwargs or {}))
         event = {"status": "success", "message": "room", "batches": []}
         try:
-            return deferrable_op(tmp_path).resume_import(context, event=event, **kwargs)
+            return cast(
+                "list[int]",
+                deferrable_op(tmp_path).resume_execution(
+                    deferred.method_name, {**kwargs, "event": event}, context
+                ),
+            )
         except TaskDeferred as again:
             deferred = again
             assert staged is None or staged.exists()  # kept while deferred
@@ -427,3 +432,33 @@ def test_template_fields_render_sql_and_staging(tmp_path: Path) -> None:
     op.render_template_fields({"params": {"table": "leads", "conn": "wh", "list": 7}})
     assert (op.sql, op.sql_conn_id, op.list_id) == ("SELECT email FROM leads ORDER BY id", "wh", "7")
     assert str(op.staged_file(make_context())).startswith((tmp_path / "leads").as_uri())
+
+
+def test_provider_info_lists_the_transfer() -> None:
+    import importlib
+
+    from airflow_provider_marketo.get_provider_info import get_provider_info
+
+    (transfer,) = get_provider_info()["transfers"]
+    assert transfer["source-integration-name"] == "Common SQL"
+    assert transfer["target-integration-name"] == "Marketo"
+    module = importlib.import_module(transfer["python-module"])
+    assert module.SqlToMarketoOperator is SqlToMarketoOperator
+
+
+@pytest.mark.marketo_simulator(rows_per_second=200)
+def test_staged_file_is_deleted_when_the_trigger_fails(
+    tmp_path: Path, sqlite_db: Path, marketo_simulator: Any, marketo_conn_id: str
+) -> None:
+    from airflow.sdk.exceptions import TaskDeferralError
+
+    create_leads_table(sqlite_db, 300)
+    context = make_context()
+    with pytest.raises(TaskDeferred):
+        deferrable_op(tmp_path).execute(context)
+    assert len(staged_files(tmp_path)) == 1
+    with pytest.raises(
+        TaskDeferralError
+    ):  # what the runner resumes with when the trigger failed or timed out
+        deferrable_op(tmp_path).resume_execution("__fail__", {"error": "Trigger failure"}, context)
+    assert staged_files(tmp_path) == []
