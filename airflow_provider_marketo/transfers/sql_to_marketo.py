@@ -362,8 +362,30 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         return hook
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
-        """The Marketo object as output (the staged file is not a dataset)."""
+        """The tables the query reads as inputs (when the hook gives database info), the Marketo object
+        as output; the staged file is not a dataset."""
         from airflow.providers.openlineage.extractors import OperatorLineage
 
         lineage = super().get_openlineage_facets_on_complete(task_instance)
-        return OperatorLineage(inputs=[], outputs=lineage.outputs)
+        return OperatorLineage(inputs=self._lineage_inputs(), outputs=lineage.outputs)
+
+    def _lineage_inputs(self) -> list[Any]:
+        try:
+            from airflow.providers.openlineage.sqlparser import SQLParser
+
+            hook = self._sql_hook()
+            connection = hook.get_connection(hook.get_conn_id())
+            database_info = hook.get_openlineage_database_info(connection)
+            if database_info is None:
+                return []
+            parser = SQLParser(
+                dialect=hook.get_openlineage_database_dialect(connection),
+                default_schema=hook.get_openlineage_default_schema(),
+            )
+            metadata = parser.generate_openlineage_metadata_from_sql(
+                sql=self.sql, hook=hook, database_info=database_info, use_connection=False
+            )
+        except Exception as err:  # lineage never fails the task
+            self.log.debug("No OpenLineage inputs for the query: %s", err)
+            return []
+        return list(metadata.inputs)

@@ -122,3 +122,14 @@ def test_postgres_rows_stream_through_a_server_side_cursor(pg_leads: str) -> Non
         cursor.close()
     finally:
         conn.close()
+
+
+def test_openlineage_inputs_are_the_tables_read(
+    tmp_path: Path, pg_leads: str, marketo_simulator: Any, marketo_conn_id: str
+) -> None:
+    op = _op(tmp_path, pg_leads, "SELECT l.email FROM public.leads l ORDER BY l.id")
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [
+        (f"postgres://127.0.0.1:{op._sql_hook().get_connection(pg_leads).port}", "postgres.public.leads")
+    ]
+    assert [d.name for d in lineage.outputs] == ["leads"]

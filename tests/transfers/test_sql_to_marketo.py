@@ -462,3 +462,11 @@ def test_staged_file_is_deleted_when_the_trigger_fails(
     ):  # what the runner resumes with when the trigger failed or timed out
         deferrable_op(tmp_path).resume_execution("__fail__", {"error": "Trigger failure"}, context)
     assert staged_files(tmp_path) == []
+
+
+def test_openlineage_without_database_info_has_no_inputs(
+    tmp_path: Path, sqlite_db: Path, marketo_conn_id: str
+) -> None:
+    lineage = sql_op(tmp_path, marketo_conn_id).get_openlineage_facets_on_complete(None)
+    assert lineage.inputs == []  # SqliteHook gives no OpenLineage database info
+    assert [(d.namespace.split("://")[0], d.name) for d in lineage.outputs] == [("marketo", "leads")]
