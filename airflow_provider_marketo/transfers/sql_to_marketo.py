@@ -210,20 +210,24 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
     def _kind(self) -> type[BaseBulkImportOperator]:
         return _KINDS[self.object_type]
 
+    def _kind_property(self, name: str) -> Any:
+        """The value of property ``name`` of the kind's import operator, computed on this operator."""
+        return getattr(self._kind, name).fget(self)
+
     @property
     def target(self) -> BulkTarget:
-        return cast("BulkTarget", cast("property", self._kind.target).fget(self))  # type: ignore[misc]
+        return cast("BulkTarget", self._kind_property("target"))
 
     def create_params(self) -> dict[str, ParamValue]:
         return self._kind.create_params(self)
 
     @property
     def lookup_column(self) -> str | None:
-        return cast("str | None", cast("property", self._kind.lookup_column).fget(self))  # type: ignore[misc]
+        return cast("str | None", self._kind_property("lookup_column"))
 
     @property
     def job_limit(self) -> int:
-        return cast("int", cast("property", self._kind.job_limit).fget(self))  # type: ignore[misc]
+        return cast("int", self._kind_property("job_limit"))
 
     @property
     def required_columns(self) -> tuple[str, ...]:  # type: ignore[override]

@@ -13,6 +13,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskD
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.operators.bulk_import import (
+    BaseBulkImportOperator,
+    BulkCustomObjectImportOperator,
+    BulkLeadImportOperator,
+    BulkProgramMemberImportOperator,
+)
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, has_top_level_order_by
 from airflow_provider_marketo.utils.delimited import InputFileError
 from airflow_provider_marketo.utils.rows import RowValueError
@@ -470,3 +476,28 @@ def test_openlineage_without_database_info_has_no_inputs(
     lineage = sql_op(tmp_path, marketo_conn_id).get_openlineage_facets_on_complete(None)
     assert lineage.inputs == []  # SqliteHook gives no OpenLineage database info
     assert [(d.namespace.split("://")[0], d.name) for d in lineage.outputs] == [("marketo", "leads")]
+
+
+@pytest.mark.parametrize(
+    ("operator", "kwargs"),
+    [
+        (BulkLeadImportOperator, {}),
+        (BulkLeadImportOperator, {"lookup_field": "id", "list_id": "12", "partition_name": "EMEA"}),
+        (BulkCustomObjectImportOperator, {"api_name": "car_c"}),
+        (BulkProgramMemberImportOperator, {"program_id": "1001", "program_member_status": "Attended"}),
+    ],
+)
+def test_each_kind_follows_its_import_operator(
+    operator: type[BaseBulkImportOperator], kwargs: dict[str, Any], tmp_path: Path
+) -> None:
+    kinds = {
+        BulkLeadImportOperator: "leads",
+        BulkCustomObjectImportOperator: "custom_objects",
+        BulkProgramMemberImportOperator: "program_members",
+    }
+    ours = sql_op(tmp_path, MARKETO_CONN, object_type=kinds[operator], **kwargs)
+    theirs = operator(task_id="file", source="x.csv", **kwargs)
+    assert ours.target == theirs.target
+    assert ours.create_params() == theirs.create_params()
+    assert (ours.lookup_column, ours.job_limit) == (theirs.lookup_column, theirs.job_limit)
+    assert ours.required_columns == theirs.required_columns
