@@ -348,47 +348,37 @@ def resume_until_done(tmp_path: Path, context: Any, deferred: TaskDeferred, stag
 
 @pytest.mark.marketo_simulator(rows_per_second=200)
 @pytest.mark.usefixtures("running_clock")
-def test_resume_after_deferral_reuses_the_staged_file(
+@pytest.mark.parametrize("worker", ["same", "other"])
+def test_resume_after_deferral(
+    worker: str,
     tmp_path: Path,
     sqlite_db: Path,
     marketo_simulator: Any,
     marketo_conn_id: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """The same worker reuses the staged file (the query cannot even run any more); another worker,
+    without the file, runs the query again."""
     rows = create_leads_table(sqlite_db, 300)
     context = make_context()
     with pytest.raises(TaskDeferred) as deferred:
         deferrable_op(tmp_path).execute(context)
     (staged,) = staged_files(tmp_path)  # kept while deferred
-    with sqlite3.connect(sqlite_db) as db:
-        db.execute("DROP TABLE leads")  # the query cannot run again
-    batch_ids = resume_until_done(tmp_path, context, deferred.value, staged)
-    assert "Resuming with the staged query result" in capsys.readouterr().out
+    if worker == "same":
+        with sqlite3.connect(sqlite_db) as db:
+            db.execute("DROP TABLE leads")
+    else:
+        staged.unlink()
+    capsys.readouterr()
+    batch_ids = resume_until_done(tmp_path, context, deferred.value, staged if worker == "same" else None)
+    expected_log = {
+        "same": "Resuming with the staged query result",
+        "other": "is gone (another worker?); running the query again",
+    }[worker]
+    assert expected_log in capsys.readouterr().out
     assert len(our_jobs(marketo_simulator)) == len(batch_ids) >= 3
     assert stored_leads(marketo_simulator) == {row[0]: expected_lead(row) for row in rows}
     assert not staged.exists()
-
-
-@pytest.mark.marketo_simulator(rows_per_second=200)
-@pytest.mark.usefixtures("running_clock")
-def test_resume_on_another_worker_runs_the_query_again(
-    tmp_path: Path,
-    sqlite_db: Path,
-    marketo_simulator: Any,
-    marketo_conn_id: str,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    rows = create_leads_table(sqlite_db, 300)
-    context = make_context()
-    with pytest.raises(TaskDeferred) as deferred:
-        deferrable_op(tmp_path).execute(context)
-    for path in staged_files(tmp_path):
-        path.unlink()
-    capsys.readouterr()
-    batch_ids = resume_until_done(tmp_path, context, deferred.value, None)
-    assert "is gone (another worker?); running the query again" in capsys.readouterr().out
-    assert len(our_jobs(marketo_simulator)) == len(batch_ids)
-    assert stored_leads(marketo_simulator) == {row[0]: expected_lead(row) for row in rows}
 
 
 def test_retry_after_a_crash_imports_no_part_twice(
