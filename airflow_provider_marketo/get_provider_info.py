@@ -31,6 +31,13 @@ def get_provider_info() -> dict[str, Any]:
         "operators": _modules("airflow_provider_marketo.operators.bulk_import"),
         "sensors": _modules("airflow_provider_marketo.sensors.bulk_import"),
         "triggers": _modules("airflow_provider_marketo.triggers.bulk_import"),
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": INTEGRATION,
+                "python-module": "airflow_provider_marketo.transfers.sql_to_marketo",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "marketo",

@@ -21,11 +21,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_deferral, bench_polling, bench_throughput, bench_triggers, bench_upload
+from benchmarks import bench_deferral, bench_polling, bench_sql, bench_throughput, bench_triggers, bench_upload
 from benchmarks.harness import ROOT, Row, row, skipped
 
 RESULTS = ROOT / "benchmarks" / "results.md"
-BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral")
+BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql")
 COLUMNS = ("benchmark", "metric", "ours", "baseline", "ratio", "target", "met")
 
 
@@ -137,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("throughput", lambda: bench_throughput.run(parts=(1, 10) if quick else (1, 10, 100))),
         # (a) 1 GB in ~100 parts, (d) 20 parts of ~10 s jobs (about 2 + 2 minutes).
         ("deferral", lambda: bench_deferral.run(*((50, 4, 5.0) if quick else (1000, 20, 10.0)))),
+        ("sql", lambda: bench_sql.run((10_000, 100_000) if quick else (10_000, 1_000_000))),
         # Last and alone: it waits for the call budget (about 380 s for 1,000 triggers), and other
         # work running beside it stretched that wait in a trial run.
         ("triggers", lambda: bench_triggers.run_budget(100 if quick else 1000)),

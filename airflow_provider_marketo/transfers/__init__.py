@@ -1,0 +1,1 @@
+"""Transfer operators: data from other systems into Marketo."""
