@@ -31,7 +31,15 @@ import psutil
 import pytest
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.e2e.conftest import BIN, base_env, free_port, kill_now, start_process, stop_processes
+from tests.e2e.conftest import (
+    BIN,
+    cluster_env,
+    free_port,
+    kill_now,
+    migrate,
+    start_process,
+    stop_processes,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -189,22 +197,15 @@ def cluster(
         dict(os.environ),
         logs_dir / "redis.log",
     )
-    env = base_env(home)
+    env = cluster_env(home, api_port)
     env.update(
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
         PYTHONPATH=os.pathsep.join([str(DAGS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         AIRFLOW__CORE__HOSTNAME_CALLABLE="e2e_hostname.hostname",
         AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
         AIRFLOW__CORE__PARALLELISM="8",
-        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
         AIRFLOW__CELERY__BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
         AIRFLOW__CELERY__RESULT_BACKEND=f"redis://127.0.0.1:{redis_port}/1",
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__PORT=str(api_port),
-        AIRFLOW__API__WORKERS="1",
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
-        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(16),
-        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         # A killed worker's task is found (no heartbeat) after 20 s, a killed triggerer after 10 s.
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="20",
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="5",
@@ -221,9 +222,7 @@ def cluster(
     cluster = Cluster(home, env, logs_dir)
     sampler = threading.Thread(target=cluster.sample_memory, daemon=True)
     try:
-        subprocess.run(
-            [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-        )
+        migrate(env)
         cluster.airflow("pools", "set", "marketo_limits", "2", "One Marketo instance", "--include-deferred")
         for name in SERVICES:
             cluster.start(name)
