@@ -44,6 +44,7 @@ from tests.e2e.conftest import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 DAGS = Path(__file__).parent / "distributed_dags"
+TERMINAL = ("Complete", "Failed")
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer-1", "triggerer-2", "worker-1", "worker-2")
 T = TypeVar("T")
 
@@ -161,11 +162,10 @@ class Cluster:
 @pytest.fixture(scope="module")
 def simulators() -> Iterator[dict[str, MarketoSimulator]]:
     """``slow``: jobs of 100 rows take 10 s. ``limits``: Marketo's limits (100 calls / 20 s, 10 in
-    flight, 10 queued, 2 importing) and jobs of 30 rows that take 0.1 s, so that the call budget,
-    not the import speed, sets the pace."""
+    flight, 10 queued, 2 importing) and jobs of 50 rows that take 1 s."""
     with (
         MarketoSimulator(rows_per_second=10) as slow,
-        MarketoSimulator(rows_per_second=300) as limits,
+        MarketoSimulator(rows_per_second=50) as limits,
     ):
         yield {"slow": slow, "limits": limits}
 
@@ -360,6 +360,8 @@ def test_instance_budget_across_worker_processes(
         started = time.monotonic()
         run_id = cluster.trigger(dag_id, {"sources": sources})
         state = cluster.wait(f"{dag_id} to finish", lambda d=dag_id, r=run_id: cluster.run_state(d, r), 400)
+        # The imports return once Marketo accepted every part; their last jobs may still be running.
+        cluster.wait(f"the jobs of {dag_id}", lambda: all(job["status"] in TERMINAL for job in sim.jobs), 120)
         errors = sim.counters["errors"]
         hosts = {cluster.task(dag_id, run_id, f"import_{i}")["hostname"] for i in range(4)}  # type: ignore[index]
         measured[dag_id] = {
@@ -375,6 +377,9 @@ def test_instance_budget_across_worker_processes(
     assert recommended["state"] == "success", recommended
     assert recommended["leads"] == 2000, recommended
     assert len(default["hosts"]) == 2, default  # the four tasks ran on both workers
-    # Without the setup the instance sees four processes' budgets; with it, (almost) none of it.
-    assert sum(default[code] for code in counted) >= 10, measured
-    assert sum(recommended[code] for code in counted) <= 2, measured
+    # Without the setup the instance sees four processes' budgets and jobs (each 606 makes the hook
+    # wait out Marketo's window, so a few answers cost a lot of time); with it, none or almost none.
+    errors_default = sum(default[code] for code in counted)
+    errors_recommended = sum(recommended[code] for code in counted)
+    assert errors_default >= 1, measured
+    assert errors_recommended <= 1 and errors_recommended < errors_default, measured

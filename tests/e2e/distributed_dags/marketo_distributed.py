@@ -22,8 +22,8 @@ from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 #: Parts of about 100 rows of the test's lead files.
 IMPORT_PART_SIZE = 3400
-#: Parts of about 30 rows (the smallest part size the operators allow).
-BUDGET_PART_SIZE = 1024
+#: Parts of about 50 rows.
+BUDGET_PART_SIZE = 1700
 BUDGET_TASKS = 4
 #: The pool of the recommended setup: one per Marketo instance.
 BUDGET_POOL = "marketo_limits"
