@@ -6,8 +6,6 @@ nothing may rely on in-process state. Skip locally with ``-m "not e2e"``.
 from __future__ import annotations
 
 import json
-import secrets
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,73 +14,55 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BIN, base_env
+from tests.e2e.conftest import (
+    BIN,
+    airflow_cli,
+    cli_json,
+    cluster_env,
+    free_port,
+    migrate,
+    start_process,
+    stop_processes,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 DAG_ID = "marketo_warehouse_export"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Names other e2e tests import from here.
+_free_port, _airflow, _json = free_port, airflow_cli, cli_json
 
 
 @pytest.fixture
 def airflow_cluster(tmp_path: Path, marketo_simulator: Any) -> Iterator[dict[str, Any]]:
+    """api-server, scheduler (LocalExecutor), dag-processor and triggerer, each in its own process
+    group; on exit every group is stopped and the fixture fails if any of their processes is left."""
     home = tmp_path / "home"
     home.mkdir()
-    port = _free_port()
-    env = base_env(home)
+    env = cluster_env(home, free_port())
     env.update(
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__PARALLELISM="2",
-        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__PORT=str(port),
-        AIRFLOW__API__WORKERS="1",
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
-        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(16),
-        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         AIRFLOW_CONN_MARKETO_DEFAULT=marketo_simulator.connection_json(),
         AIRFLOW_VAR_MARKETO_EXAMPLE_STORAGE=(tmp_path / "storage").as_uri(),
     )
-    subprocess.run(
-        [str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-    )
+    migrate(env)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs: dict[str, Path] = {}
+    # The log servers of the scheduler and triggerer would listen on every interface: tests read
+    # the log files instead.
+    commands = {
+        "api-server": ["api-server"],
+        "scheduler": ["scheduler", "--skip-serve-logs"],
+        "dag-processor": ["dag-processor"],
+        "triggerer": ["triggerer", "--skip-serve-logs"],
+    }
     try:
-        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        for name, args in commands.items():
             logs[name] = tmp_path / f"{name}.log"
-            with open(logs[name], "wb") as out:
-                procs[name] = subprocess.Popen(
-                    [str(BIN / "airflow"), name], env=env, stdout=out, stderr=subprocess.STDOUT
-                )
+            procs[name] = start_process([str(BIN / "airflow"), *args], env, logs[name])
         yield {"env": env, "logs": logs, "procs": procs}
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
-def _airflow(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=120)
-    return proc.stdout if proc.returncode == 0 else ""
-
-
-def _json(text: str) -> Any:
-    """The JSON document of a CLI's ``--output json`` (its own line; log lines may come before it)."""
-    for line in reversed(text.splitlines()):
-        if line.startswith(("[{", "[]", "{")):
-            return json.loads(line)
-    return None
+        stop_processes(procs.values())
 
 
 def _wait(what: str, check: Any, timeout: float, cluster: dict[str, Any]) -> Any:

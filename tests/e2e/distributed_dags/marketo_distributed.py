@@ -1,0 +1,77 @@
+"""DAGs of tests/e2e/test_distributed.py (test fixtures, not examples).
+
+* ``marketo_distributed_import``: a deferrable lead import of several parts, the sensor that stores
+  the failed rows, and a task that saves the sensor's summary next to them.
+* ``marketo_budget_default`` / ``marketo_budget_recommended``: four imports at once against one
+  Marketo instance, with the provider's defaults and with the recommended setup (a pool per instance
+  plus a per-process share of the instance's call budget in the connection).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, ObjectStoragePath, task
+
+from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+#: Parts of about 100 rows of the test's lead files.
+IMPORT_PART_SIZE = 3400
+#: Parts of about 50 rows.
+BUDGET_PART_SIZE = 1700
+BUDGET_TASKS = 4
+#: The pool of the recommended setup: one per Marketo instance.
+BUDGET_POOL = "marketo_limits"
+
+with DAG("marketo_distributed_import", schedule=None, start_date=START, catchup=False):
+    import_leads = BulkLeadImportOperator(
+        task_id="import_leads",
+        source="{{ dag_run.conf['source'] }}",
+        lookup_field="email",
+        marketo_conn_id="marketo_slow",
+        deferrable=True,
+        max_active_jobs=2,
+        part_size=IMPORT_PART_SIZE,
+        poll_interval=1,
+        retries=2,
+        retry_delay=timedelta(seconds=1),
+    )
+    wait_for_import = BulkImportSensor(
+        task_id="wait_for_import",
+        batch_ids=import_leads.output,
+        rows_sent=import_leads.rows_sent_output,
+        results_path="{{ dag_run.conf['results'] }}",
+        marketo_conn_id="marketo_slow",
+        poll_interval=2,
+        timeout=900,
+    )
+
+    @task
+    def save_summary(summary: dict[str, Any], **context: Any) -> None:
+        folder = ObjectStoragePath(context["dag_run"].conf["results"])
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+    save_summary(wait_for_import.output)
+
+
+for dag_id, conn_id, pool, active_jobs in (
+    ("marketo_budget_default", "marketo_limits", "default_pool", 3),
+    ("marketo_budget_recommended", "marketo_limits_shared", BUDGET_POOL, 4),
+):
+    with DAG(dag_id, schedule=None, start_date=START, catchup=False):
+        for i in range(BUDGET_TASKS):
+            BulkLeadImportOperator(
+                task_id=f"import_{i}",
+                source=f"{{{{ dag_run.conf['sources'][{i}] }}}}",
+                marketo_conn_id=conn_id,
+                pool=pool,
+                deferrable=False,
+                max_active_jobs=active_jobs,
+                part_size=BUDGET_PART_SIZE,
+                poll_interval=1,
+            )
