@@ -21,8 +21,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_deferral, bench_polling, bench_sql, bench_throughput, bench_triggers, bench_upload
-from benchmarks.harness import ROOT, Row, row, skipped
+from benchmarks import (
+    bench_deferral,
+    bench_polling,
+    bench_sql,
+    bench_throughput,
+    bench_triggers,
+    bench_upload,
+)
+from benchmarks.harness import ROOT, Row, skipped
 
 RESULTS = ROOT / "benchmarks" / "results.md"
 BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import httpx
 import requests
 
-from airflow_provider_marketo.exceptions import MarketoRetryableError, MarketoTokenError
 from airflow_provider_marketo._compat import amask_secret, mask_secret
+from airflow_provider_marketo.exceptions import MarketoRetryableError, MarketoTokenError
 from airflow_provider_marketo.hooks._errors import parse_token, redact, transport_error
 from airflow_provider_marketo.hooks._loops import loop_local
 from airflow_provider_marketo.hooks._settings import MarketoSettings

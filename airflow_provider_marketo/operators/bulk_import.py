@@ -191,7 +191,9 @@ class BaseBulkImportOperator(BaseOperator):
         """The file to import (``execute`` and the resume both call this); override to produce it."""
         return to_object_storage_path(self.source)
 
-    def _header_check(self, hook: MarketoHook, source: ObjectStoragePath) -> Callable[[list[str]], None] | None:
+    def _header_check(
+        self, hook: MarketoHook, source: ObjectStoragePath
+    ) -> Callable[[list[str]], None] | None:
         """The schema check of the header, run once it is parsed and before the data is read.
 
         None when ``check_schema`` is off. The Describe call(s) happen only when a plan is made, so a

@@ -31,9 +31,9 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkCustomObjectImportOperator,
     BulkLeadImportOperator,
     BulkProgramMemberImportOperator,
-    ParamValue,
     to_object_storage_path,
 )
+from airflow_provider_marketo.operators._state import ParamValue
 from airflow_provider_marketo.utils.delimited import check_format, validate_header
 from airflow_provider_marketo.utils.rows import RowWriter
 

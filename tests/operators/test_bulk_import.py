@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from airflow.sdk.definitions.xcom_arg import PlainXComArg
 
-from airflow_provider_marketo._compat import AirflowException, TaskDeferred
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
     MarketoListBusyError,
