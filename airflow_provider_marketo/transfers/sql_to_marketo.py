@@ -26,6 +26,7 @@ from sqlparse import tokens
 
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.operators._state import ParamValue
 from airflow_provider_marketo.operators.bulk_import import (
     BaseBulkImportOperator,
     BulkCustomObjectImportOperator,
@@ -33,7 +34,6 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
     to_object_storage_path,
 )
-from airflow_provider_marketo.operators._state import ParamValue
 from airflow_provider_marketo.utils.delimited import check_format, validate_header
 from airflow_provider_marketo.utils.rows import RowWriter
 
