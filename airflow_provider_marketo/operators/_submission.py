@@ -88,7 +88,7 @@ class Submission:
         self.hook = MarketoHook(config.marketo_conn_id)
         self.log = config.log
         self._manifest_ok = True
-        #: The 1016/1019 answer to the last create (and our jobs active then), until waited for.
+        #: The 1016/1019 answer to the last create and its reason, until waited for.
         self._refusal: tuple[MarketoError, str] | None = None
 
     # Starting and resuming.
@@ -112,7 +112,7 @@ class Submission:
         config.log.info("Import manifest: %s (%s).", manifest, KIND_TEXT[kind])
         plan: PartPlan | None = None
         accepted: dict[int, SubmittedPart] = {}
-        if document is not None and kind in ("resume", "retry"):
+        if document is not None and kind == "retry":
             accepted = accepted_parts(document)
             same = document.get("source") == str(source) and document.get("fingerprint") == current
             if accepted and not same:
