@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_marketo._compat import storage_conn_id
 from airflow_provider_marketo.operators._manifest import ImportManifest, SubmittedPart, default_manifest_path
 
 PARTS = [SubmittedPart(index=1, sha256="b" * 64, rows=5, batch_id=12), SubmittedPart(0, "a" * 64, 7, 11)]
@@ -27,7 +28,7 @@ def test_default_location_is_next_to_the_source() -> None:
         str(path)
         == "s3://aws_test@bucket/exports/.marketo/leads.csv.d.t.3.scheduled__2026-01-01T00_00_00_00_00.json"
     )
-    assert path.conn_id == "aws_test"
+    assert storage_conn_id(path) == "aws_test"
 
 
 def test_saved_parts_load_back_by_index(tmp_path: Path) -> None:
