@@ -108,8 +108,10 @@ def test_cli_lists_the_provider() -> None:
         timeout=120,
         check=True,
     )
-    names = {p["package_name"] for p in json.loads(out.stdout[out.stdout.index("[") :])}
-    assert "airflow-provider-marketo" in names
+    providers = {p["package_name"]: p for p in json.loads(out.stdout[out.stdout.index("[") :])}
+    ours = providers["airflow-provider-marketo"]
+    assert ours["description"].rstrip(".") == get_provider_info()["description"].rstrip(".")
+    assert ours["version"] == get_provider_info()["versions"][0]
 
 
 def test_package_import_has_no_side_effects() -> None:
