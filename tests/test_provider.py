@@ -130,3 +130,19 @@ def test_package_import_has_no_side_effects() -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_pytest_plugin_imports_without_the_simulator_dependencies() -> None:
+    """The plugin loads in every pytest run: it must not need fastapi/uvicorn/multipart until used."""
+    code = (
+        "import sys\n"
+        "for name in ('fastapi', 'uvicorn', 'multipart', 'python_multipart'):\n"
+        "    sys.modules[name] = None  # importing it now raises ImportError\n"
+        "import airflow_provider_marketo.testing.pytest_plugin, airflow_provider_marketo.testing\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
