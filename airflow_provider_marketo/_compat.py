@@ -13,6 +13,12 @@ The package imports these names from here, never from where one minor keeps them
   ``conn-fields``) and then never calls the hook's methods; 3.1 only calls the hook's
   ``get_ui_field_behaviour`` / ``get_connection_form_widgets``, which return
   :func:`legacy_field_behaviour` / :func:`legacy_form_widgets`, made from that same provider info.
+- ``ObjectStoragePath``: 3.1 has no ``conn_id`` attribute and keeps ``conn_id@`` in ``bucket`` and
+  ``namespace``; :func:`storage_conn_id` and :func:`storage_namespace` give the 3.2+ answers.
+- ``dag.test()`` on 3.2 (scripts and tests only): the in-process Execution API object is dropped
+  after its transport is built, its lifespan then exits and removes the services registry from the
+  app, and every task fails (``KeyError: 'svcs_registry'``); :func:`keep_in_process_api_alive`
+  keeps a reference (3.1 and 3.3 need nothing).
 - ``DagBag`` (scripts and tests only): ``airflow.dag_processing.dagbag`` from 3.2,
   ``airflow.models.dagbag`` in 3.1.
 """
@@ -21,13 +27,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow import __version__ as AIRFLOW_VERSION_STRING
 from airflow.sdk.log import mask_secret
 from packaging.version import Version
 
 if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
     from pydantic import JsonValue
 
 log = logging.getLogger(__name__)
@@ -87,6 +94,21 @@ def task_state_store(context: Mapping[str, object]) -> object | None:
     return store
 
 
+def storage_conn_id(path: ObjectStoragePath) -> str | None:
+    """The Airflow connection id of an object storage path (``s3://aws_test@bucket/...``: aws_test)."""
+    if AIRFLOW_V_3_2_PLUS:
+        conn_id: str | None = path.conn_id
+        return conn_id
+    return cast("str | None", path.storage_options.get("conn_id"))
+
+
+def storage_namespace(path: ObjectStoragePath) -> str:
+    """``scheme://bucket`` (or the scheme alone) of a path, without the connection id, as on 3.2+."""
+    namespace: str = path.namespace
+    scheme, sep, rest = namespace.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else namespace
+
+
 def _connection_type(conn_type: str) -> dict[str, Any]:
     from airflow_provider_marketo.get_provider_info import get_provider_info
 
@@ -125,6 +147,28 @@ def legacy_form_widgets(conn_type: str) -> dict[str, Any]:
     return widgets
 
 
+_IN_PROCESS_APIS: list[Any] = []
+
+
+def keep_in_process_api_alive() -> None:
+    """Work around Airflow 3.2's ``dag.test()`` losing its in-process Execution API (see above)."""
+    if not AIRFLOW_V_3_2_PLUS or AIRFLOW_V_3_3_PLUS:
+        return
+    from airflow.sdk.execution_time import supervisor
+
+    create = supervisor.in_process_api_server
+    if getattr(create, "_marketo_keeps_alive", False):
+        return
+
+    def in_process_api_server() -> Any:
+        api = create()
+        _IN_PROCESS_APIS.append(api)
+        return api
+
+    in_process_api_server._marketo_keeps_alive = True  # type: ignore[attr-defined]
+    supervisor.in_process_api_server = in_process_api_server  # type: ignore[assignment]
+
+
 def dag_bag(dag_folder: str) -> Any:
     """Airflow's ``DagBag`` of ``dag_folder`` (for scripts and tests; imports Airflow's core)."""
     if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
@@ -148,8 +192,11 @@ __all__ = [
     "amask_secret",
     "conf",
     "dag_bag",
+    "keep_in_process_api_alive",
     "legacy_field_behaviour",
     "legacy_form_widgets",
     "mask_secret",
+    "storage_conn_id",
+    "storage_namespace",
     "task_state_store",
 ]

@@ -18,7 +18,9 @@ from typing import Any
 
 
 def run(dag_id: str, conf: dict[str, Any] | None, log_path: Path | None) -> dict[str, Any]:
-    from airflow_provider_marketo._compat import dag_bag
+    from airflow_provider_marketo._compat import dag_bag, keep_in_process_api_alive
+
+    keep_in_process_api_alive()
 
     folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
     with contextlib.ExitStack() as stack:

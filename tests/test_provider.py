@@ -108,8 +108,10 @@ def test_cli_lists_the_provider() -> None:
         timeout=120,
         check=True,
     )
-    names = {p["package_name"] for p in json.loads(out.stdout[out.stdout.index("[") :])}
-    assert "airflow-provider-marketo" in names
+    providers = {p["package_name"]: p for p in json.loads(out.stdout[out.stdout.index("[") :])}
+    ours = providers["airflow-provider-marketo"]
+    assert ours["description"].rstrip(".") == get_provider_info()["description"].rstrip(".")
+    assert ours["version"] == get_provider_info()["versions"][0]
 
 
 def test_package_import_has_no_side_effects() -> None:
@@ -121,6 +123,22 @@ def test_package_import_has_no_side_effects() -> None:
         "import airflow_provider_marketo.hooks.marketo, airflow_provider_marketo.operators.bulk_import\n"
         "import airflow_provider_marketo.sensors.bulk_import, airflow_provider_marketo.triggers.bulk_import\n"
         "import airflow_provider_marketo.testing\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_pytest_plugin_imports_without_the_simulator_dependencies() -> None:
+    """The plugin loads in every pytest run: it must not need fastapi/uvicorn/multipart until used."""
+    code = (
+        "import sys\n"
+        "for name in ('fastapi', 'uvicorn', 'multipart', 'python_multipart'):\n"
+        "    sys.modules[name] = None  # importing it now raises ImportError\n"
+        "import airflow_provider_marketo.testing.pytest_plugin, airflow_provider_marketo.testing\n"
         "print('ok')\n"
     )
     out = subprocess.run(

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 
-from airflow_provider_marketo._compat import conf
+from airflow_provider_marketo._compat import AirflowException, conf, storage_namespace, task_state_store
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
     MarketoListBusyError,
@@ -224,7 +224,11 @@ class BaseBulkImportOperator(BaseOperator):
         source = to_object_storage_path(self.source)
         host = urlsplit(MarketoHook(self.marketo_conn_id).settings.base_url).netloc
         return OperatorLineage(
-            inputs=[Dataset(namespace=source.namespace, name=source.key if source.bucket else source.path)],
+            inputs=[
+                Dataset(
+                    namespace=storage_namespace(source), name=source.key if source.bucket else source.path
+                )
+            ],
             outputs=[Dataset(namespace=f"marketo://{host}", name=_lineage_name(self.target))],
         )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_marketo._compat import storage_conn_id
 from airflow_provider_marketo.operators._manifest import (
     ImportManifest,
     ManifestError,
@@ -34,7 +35,7 @@ def test_file_locations() -> None:
     source = ObjectStoragePath("s3://aws_test@bucket/exports/leads.csv")
     default = manifest_file(None, source, SCOPE)
     assert str(default) == f"s3://aws_test@bucket/exports/.marketo/leads.csv.{SCOPE.key}.json"
-    assert default.conn_id == "aws_test"
+    assert storage_conn_id(default) == "aws_test"
     fixed = manifest_file(ObjectStoragePath("file:///data/manifests/fixed.json"), source, SCOPE)
     assert str(fixed) == f"file:///data/manifests/fixed.{SCOPE.key}.json"
     folder = manifest_file(ObjectStoragePath("file:///data/manifests"), source, SCOPE)

@@ -147,7 +147,7 @@ async def test_deadline_in_the_past_gives_timeout_with_last_statuses(
 @pytest.mark.marketo_simulator(rows_per_second=1)
 async def test_short_deadline_caps_the_wait(marketo_simulator: Any, marketo_conn_id: str) -> None:
     batch_id = create_lead_job(marketo_simulator.base_url, good_rows(50))
-    trigger = make_trigger([batch_id], marketo_conn_id, poll_interval=60, deadline=time.time() + 0.3)
+    trigger = make_trigger([batch_id], marketo_conn_id, poll_interval=60, deadline=time.time() + 2.0)
     waits: list[float] = []
     real_sleep = trigger._sleep
 
@@ -158,7 +158,8 @@ async def test_short_deadline_caps_the_wait(marketo_simulator: Any, marketo_conn
     trigger._sleep = sleep  # type: ignore[method-assign]
     event = await first_event(trigger)
     assert event["status"] == "timeout"
-    assert waits and all(w <= 0.3 for w in waits)
+    # 2 s, not less: Airflow 3.1 takes ~0.5 s for the first aget_connection alone.
+    assert waits and all(w <= 2.0 for w in waits)
 
 
 @pytest.mark.marketo_simulator(rows_per_second=1)
