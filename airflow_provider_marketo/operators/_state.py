@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_marketo._compat import AirflowException, task_state_store
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.operators._manifest import (
     ImportManifest,
@@ -185,7 +185,7 @@ def manifest_location(
     context: Context, config: SubmissionConfig, source: ObjectStoragePath, scope: ManifestScope
 ) -> ObjectStoragePath | TaskStateStore:
     """The task state store when the runtime has one (and no path is given), else a file."""
-    store = cast("Mapping[str, Any]", context).get("task_state_store")
+    store = task_state_store(cast("Mapping[str, Any]", context)) if config.manifest_path is None else None
     if config.manifest_path is None and store is not None:
         return cast("TaskStateStore", store)
     return manifest_file(config.manifest_path, source, scope)

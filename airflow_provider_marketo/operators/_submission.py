@@ -27,8 +27,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
+from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout
 from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
     MarketoError,

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 
-from airflow_provider_marketo._compat import AirflowException, conf, storage_namespace, task_state_store
+from airflow_provider_marketo._compat import conf, storage_namespace
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
     MarketoListBusyError,

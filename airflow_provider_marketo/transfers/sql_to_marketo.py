@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlparse
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
 from sqlparse import tokens
 
+from airflow_provider_marketo._compat import AirflowException, AirflowSkipException, TaskDeferred
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.operators._state import ParamValue
