@@ -116,12 +116,15 @@ class Submission:
             accepted = accepted_parts(document)
             same = document.get("source") == str(source) and document.get("fingerprint") == current
             if accepted and not same:
+                plan = cls._same_content(config, source, check_header, accepted)
+            if accepted and not same and plan is None:
                 raise AirflowException(
                     f"The source {source} changed since an earlier try of this task imported "
                     f"{len(accepted)} of its parts (batches {sorted(p.batch_id for p in accepted.values())}). "
                     "A retry imports each part once; clear the task to import the new file from the start."
                 )
-            plan = PartPlan.from_dict(document["plan"]) if same else None
+            if same:
+                plan = PartPlan.from_dict(document["plan"])
             for index, part in sorted(accepted.items()):
                 config.log.info(
                     "Part %d already imported as batch %d by an earlier try; skipping it.",
@@ -159,25 +162,56 @@ class Submission:
                 f"Cannot resume this import: {manifest} holds no state of try {tried.try_number}. "
                 "The manifest must stay in place while the task is deferred."
             )
-        if document.get("source") != str(source) or document.get("fingerprint") != fingerprint(source):
-            raise AirflowException(
-                f"The source {source} changed while this task was deferred (it was "
-                f"{document.get('source')} with {document.get('fingerprint')}). "
-                "Do not change an import's source until the task has finished."
-            )
+        plan = PartPlan.from_dict(document["plan"])
+        current = fingerprint(source)
+        if document.get("source") != str(source) or document.get("fingerprint") != current:
+            replanned = cls._same_content(config, source, None, accepted_parts(document))
+            if replanned is None or len(replanned.parts) != len(plan.parts):
+                raise AirflowException(
+                    f"The source {source} changed while this task was deferred (it was "
+                    f"{document.get('source')} with {document.get('fingerprint')}). "
+                    "Do not change an import's source until the task has finished."
+                )
+            plan = replanned
         submission = cls(
             config,
             source,
             manifest,
             tried,
-            plan=PartPlan.from_dict(document["plan"]),
-            source_fingerprint=document["fingerprint"],
+            plan=plan,
+            source_fingerprint=current,
             accepted=accepted_parts(document),
             wait=WaitState.from_dict(document.get("wait", {})),
             started_at=float(document.get("started_at") or time.time()),
         )
         submission._apply(event)
         return submission
+
+    @classmethod
+    def _same_content(
+        cls,
+        config: SubmissionConfig,
+        source: ObjectStoragePath,
+        check_header: Callable[[list[str]], None] | None,
+        accepted: Mapping[int, SubmittedPart],
+    ) -> PartPlan | None:
+        """A new plan of a source whose size or version changed, if its content did not.
+
+        A file written again with the same bytes (a staged query result, a re-run export) gets a new
+        modification time: the parts already accepted are read by the new plan and compared with their
+        recorded SHA-256. None when any of them differs (the source really changed).
+        """
+        config.log.info("The source %s has a new size or version: checking its content.", source)
+        plan = cls._plan(config, source, check_header)
+        with source.open("rb", cache_type="none") as stream:  # type: ignore[no-untyped-call]
+            for index, done in accepted.items():
+                if index >= len(plan.parts):
+                    return None
+                data = read_part(cast("BinaryIO", stream), plan, plan.parts[index], source_name=str(source))
+                if hashlib.sha256(data).hexdigest() != done.sha256:
+                    return None
+        config.log.info("Its content is unchanged: the %d accepted part(s) match.", len(accepted))
+        return plan
 
     @staticmethod
     def _plan(

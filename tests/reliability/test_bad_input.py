@@ -203,7 +203,7 @@ def test_bad_input_gets_a_specific_error(
 ) -> None:
     bad = CASES[case]
     where = (
-        "before any API call" if bad.local else "1 Describe call" if bad.schema else "1 create call, no retry"
+        "before any upload" if bad.local else "1 Describe call" if bad.schema else "1 create call, no retry"
     )
     summary_row.describe(bad.label, f"{bad.error.__name__}, {where}", section="bad input")
     source = bad.make(tmp_path, request)
@@ -214,8 +214,10 @@ def test_bad_input_gets_a_specific_error(
     calls = api_calls(marketo_simulator)
     describe = {} if bad.operator_kwargs.get("check_schema") is False else {DESCRIBE: 1}
     if bad.local:
+        # Nothing is sent: a file that fails past its header may have had the schema read (issue 12:
+        # the fields are fetched once the header is parsed, before the data is read), nothing more.
         assert create_calls(calls) == 0
-        assert not calls, calls
+        assert dict(calls) in ({}, describe), calls
     elif bad.schema:
         assert dict(calls) == describe
     else:
