@@ -53,6 +53,7 @@ if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
         AirflowSensorTimeout,
         AirflowSkipException,
         AirflowTaskTimeout,
+        TaskDeferralError,
         TaskDeferralTimeout,
         TaskDeferred,
     )
@@ -64,6 +65,7 @@ else:
         AirflowSensorTimeout,
         AirflowSkipException,
         AirflowTaskTimeout,
+        TaskDeferralError,
         TaskDeferralTimeout,
         TaskDeferred,
     )
@@ -187,6 +189,7 @@ __all__ = [
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",
+    "TaskDeferralError",
     "TaskDeferralTimeout",
     "TaskDeferred",
     "amask_secret",

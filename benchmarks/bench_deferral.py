@@ -80,7 +80,7 @@ async def _first_event(trigger: Any) -> Any:
 
 def drive(make_operator: Any) -> tuple[list[int], int]:
     """Run an import through its deferral cycles; return its batch ids and the number of deferrals."""
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_provider_marketo._compat import TaskDeferred
 
     ti = _TaskInstance()
     context: dict[str, Any] = {

@@ -218,7 +218,7 @@ def run_deferred(
     import asyncio
     import importlib
 
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_provider_marketo._compat import TaskDeferred
 
     context = make_context(ti, task_state_store=store)
     next_method: str | None = None

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout, TaskDeferred
 
+from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout, TaskDeferred
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
 from tests.operators.conftest import (

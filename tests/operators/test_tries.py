@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from tests.operators.conftest import (
     CreateSpy,

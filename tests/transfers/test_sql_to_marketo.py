@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
 
+from airflow_provider_marketo._compat import AirflowException, AirflowSkipException, TaskDeferred
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
@@ -445,7 +445,7 @@ def test_provider_info_lists_the_transfer() -> None:
 def test_staged_file_is_deleted_when_the_trigger_fails(
     tmp_path: Path, sqlite_db: Path, marketo_simulator: Any, marketo_conn_id: str
 ) -> None:
-    from airflow.sdk.exceptions import TaskDeferralError
+    from airflow_provider_marketo._compat import TaskDeferralError
 
     create_leads_table(sqlite_db, 300)
     context = make_context()
