@@ -163,9 +163,10 @@ class Submission:
                 "The manifest must stay in place while the task is deferred."
             )
         plan = PartPlan.from_dict(document["plan"])
+        accepted = accepted_parts(document)
         current = fingerprint(source)
         if document.get("source") != str(source) or document.get("fingerprint") != current:
-            replanned = cls._same_content(config, source, None, accepted_parts(document))
+            replanned = cls._same_content(config, source, None, accepted)
             if replanned is None or len(replanned.parts) != len(plan.parts):
                 raise AirflowException(
                     f"The source {source} changed while this task was deferred (it was "
@@ -180,7 +181,7 @@ class Submission:
             tried,
             plan=plan,
             source_fingerprint=current,
-            accepted=accepted_parts(document),
+            accepted=accepted,
             wait=WaitState.from_dict(document.get("wait", {})),
             started_at=float(document.get("started_at") or time.time()),
         )
