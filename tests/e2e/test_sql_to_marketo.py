@@ -71,9 +71,9 @@ def test_sql_to_marketo_dag(dag_env: dict[str, str], marketo_simulator: Any, tmp
 
 
 def test_sql_to_marketo_dag_parses() -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_marketo._compat import dag_bag
 
     sys.path.insert(0, str(DAGS))
-    bag = DagBag(dag_folder=str(DAGS / "marketo_sql_to_marketo.py"))
+    bag = dag_bag(str(DAGS / "marketo_sql_to_marketo.py"))
     assert bag.import_errors == {}
     assert "marketo_sql_to_marketo" in bag.dags
