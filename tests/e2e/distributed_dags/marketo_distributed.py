@@ -4,7 +4,8 @@
   the failed rows, and a task that saves the sensor's summary next to them.
 * ``marketo_budget_default`` / ``marketo_budget_recommended``: four imports at once against one
   Marketo instance, with the provider's defaults and with the recommended setup (a pool per instance
-  plus a per-process share of the instance's call budget in the connection).
+  plus a per-process share of the instance's call budget in the connection, and imports that wait
+  for their own jobs so that a pool slot is held until its jobs leave the queue).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ with DAG("marketo_distributed_import", schedule=None, start_date=START, catchup=
         marketo_conn_id="marketo_slow",
         poll_interval=2,
         timeout=900,
+        deferrable=True,
     )
 
     @task
@@ -59,9 +61,11 @@ with DAG("marketo_distributed_import", schedule=None, start_date=START, catchup=
     save_summary(wait_for_import.output)
 
 
-for dag_id, conn_id, pool, active_jobs in (
-    ("marketo_budget_default", "marketo_limits", "default_pool", 3),
-    ("marketo_budget_recommended", "marketo_limits_shared", BUDGET_POOL, 4),
+# The recommended setup also waits for the jobs in the task (wait_for_completion): a task then keeps
+# its pool slot until its jobs have left Marketo's queue, so slots x max_active_jobs bounds the queue.
+for dag_id, conn_id, pool, active_jobs, wait in (
+    ("marketo_budget_default", "marketo_limits", "default_pool", 3, False),
+    ("marketo_budget_recommended", "marketo_limits_shared", BUDGET_POOL, 4, True),
 ):
     with DAG(dag_id, schedule=None, start_date=START, catchup=False):
         for i in range(BUDGET_TASKS):
@@ -74,4 +78,5 @@ for dag_id, conn_id, pool, active_jobs in (
                 max_active_jobs=active_jobs,
                 part_size=BUDGET_PART_SIZE,
                 poll_interval=1,
+                wait_for_completion=wait,
             )
