@@ -314,7 +314,7 @@ class Submission:
         part = next((p for p in self.plan.parts if p.index not in self.accepted), None)
         if part is None:
             return self._done()
-        self._check_time()
+        self.check_time()
         active = self._active_jobs(only_if_full=True)
         if len(active) >= self.config.job_limit:
             reason = (
@@ -400,7 +400,7 @@ class Submission:
         if limit is not None:
             delay = min(delay, limit)
         self.wait.attempts += 1
-        remaining = self._check_time()
+        remaining = self.check_time()
         if remaining is not None:
             delay = min(delay, remaining)
         if not self.config.deferrable:
@@ -434,7 +434,7 @@ class Submission:
     def _label(self, part: PlannedPart) -> str:
         return f"part {part.index + 1} of {len(self.plan.parts)}"
 
-    def _check_time(self) -> float | None:
+    def check_time(self) -> float | None:
         """Seconds ``execution_timeout`` leaves this try (None: no timeout); raise once it is spent."""
         if self.config.execution_timeout is None:
             return None

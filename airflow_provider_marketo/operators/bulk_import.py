@@ -5,7 +5,9 @@ One operator per kind of import (leads, custom objects, program members); the sh
 validates the whole file and splits it into parts under Marketo's 10 MB request limit, then submits
 the parts in order, keeping at most ``max_active_jobs`` of its own jobs in Marketo's import queue and
 waiting (on the worker or, with ``deferrable=True``, in the triggerer) when the queue is full (1016)
-or the list is busy (1019). It returns the batch ids; :class:`BulkImportSensor` waits for the jobs.
+or the list is busy (1019). It returns the batch ids; :class:`BulkImportSensor` waits for the jobs,
+or, with ``wait_for_completion=True``, the task waits for them itself and finishes them as the sensor
+does (files, report, checks), returning the sensor's summary.
 """
 
 from __future__ import annotations
@@ -15,21 +17,23 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 
-from airflow_provider_marketo._compat import conf, storage_namespace
+from airflow_provider_marketo._compat import AirflowException, conf
 from airflow_provider_marketo.exceptions import (
     MarketoConfigError,
     MarketoListBusyError,
     MarketoQueueFullError,
 )
 from airflow_provider_marketo.hooks.marketo import MarketoHook
-from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+from airflow_provider_marketo.operators._arguments import positive_int, to_object_storage_path
+from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
+from airflow_provider_marketo.operators._lineage import import_lineage
 from airflow_provider_marketo.operators._state import (
+    MAX_POLL_INTERVAL,
     Defer,
     Done,
     ParamValue,
@@ -38,7 +42,9 @@ from airflow_provider_marketo.operators._state import (
     Submit,
 )
 from airflow_provider_marketo.operators._submission import Submission
+from airflow_provider_marketo.results import ResultChecks, finish_batches
 from airflow_provider_marketo.schema import check_header, fetch_schema
+from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.delimited import check_format, infer_format
 
 if TYPE_CHECKING:
@@ -51,27 +57,6 @@ if TYPE_CHECKING:
 DEFAULT_PART_SIZE = 10_000_000 - 64 * 1024
 #: Smallest part size accepted (a part must hold the header and at least one row).
 MIN_PART_SIZE = 1024
-
-
-def _positive_int(value: Any, name: str) -> int:
-    """``value`` (possibly a rendered template string) as a positive int, else a clear error."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if isinstance(value, bool) or number <= 0 or str(number) != str(value).strip():
-        raise MarketoConfigError(f"{name} must be a positive integer, got {value!r}.")
-    return number
-
-
-def to_object_storage_path(source: str | os.PathLike[str] | ObjectStoragePath) -> ObjectStoragePath:
-    """The source as an ``ObjectStoragePath``: URLs as given, local paths as ``file://`` URLs."""
-    if isinstance(source, ObjectStoragePath):
-        return source
-    text = os.fspath(source)
-    if "://" in text:
-        return ObjectStoragePath(text)
-    return ObjectStoragePath(Path(text).expanduser().absolute().as_uri())
 
 
 def rows_sent_of(task: BaseOperator | MappedOperator) -> XComArg:
@@ -115,9 +100,16 @@ class BaseBulkImportOperator(BaseOperator):
     :param check_schema: before any upload, check the header against the target's fields in
         Marketo (Describe endpoints: unknown columns, a lookup field that is not searchable, missing
         custom object dedupe fields); ``False`` skips the check and its one or two API calls.
+    :param wait_for_completion: after the last part is accepted, wait for this task's jobs (in the
+        triggerer when ``deferrable``, else polling on the worker), then finish them exactly as
+        :class:`BulkImportSensor` does and return its summary instead of the batch ids (which stay
+        in the ``batch_ids`` XCom). Default False: a separate sensor waits.
+    :param results_path, max_failed_rows, max_failed_ratio, fail_on_warnings,
+        fail_on_nothing_imported, fail_on_unaccounted_rows: with ``wait_for_completion``, as on
+        :class:`BulkImportSensor` (``results_path`` is templated).
     """
 
-    template_fields: Sequence[str] = ("source", "format", "marketo_conn_id", "manifest_path")
+    template_fields: Sequence[str] = ("source", "format", "marketo_conn_id", "manifest_path", "results_path")
     ui_color = "#5c4ee5"
     ui_fgcolor = "#ffffff"
 
@@ -138,10 +130,26 @@ class BaseBulkImportOperator(BaseOperator):
         manifest_path: str | ObjectStoragePath | None = None,
         keep_completed_on_clear: bool = False,
         check_schema: bool = True,
+        wait_for_completion: bool = False,
+        results_path: str | ObjectStoragePath | None = None,
+        max_failed_rows: int | None = None,
+        max_failed_ratio: float | None = None,
+        fail_on_warnings: bool = False,
+        fail_on_nothing_imported: bool = True,
+        fail_on_unaccounted_rows: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.check_schema = check_schema
+        self.wait_for_completion = wait_for_completion
+        self.results_path = results_path
+        self.checks = ResultChecks(
+            max_failed_rows=max_failed_rows,
+            max_failed_ratio=max_failed_ratio,
+            fail_on_warnings=fail_on_warnings,
+            fail_on_nothing_imported=fail_on_nothing_imported,
+            fail_on_unaccounted_rows=fail_on_unaccounted_rows,
+        )
         self.source = source
         self.format = format
         self.marketo_conn_id = marketo_conn_id
@@ -155,6 +163,8 @@ class BaseBulkImportOperator(BaseOperator):
         self.manifest_path = manifest_path
         self.keep_completed_on_clear = keep_completed_on_clear
         self._submission: Submission | None = None
+        #: Rows imported (``wait_for_completion``) or sent, for OpenLineage; None until known.
+        self._rows_written: int | None = None
         if max_active_jobs < 1:
             raise ValueError(f"max_active_jobs must be at least 1, got {max_active_jobs}.")
         if self.poll_interval <= 0:
@@ -217,30 +227,27 @@ class BaseBulkImportOperator(BaseOperator):
         return rows_sent_of(self)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
-        """The source file as input, the Marketo object as output."""
-        from airflow.providers.common.compat.openlineage.facet import Dataset
-        from airflow.providers.openlineage.extractors import OperatorLineage
-
-        source = to_object_storage_path(self.source)
-        host = urlsplit(MarketoHook(self.marketo_conn_id).settings.base_url).netloc
-        return OperatorLineage(
-            inputs=[
-                Dataset(
-                    namespace=storage_namespace(source), name=source.key if source.bucket else source.path
-                )
-            ],
-            outputs=[Dataset(namespace=f"marketo://{host}", name=_lineage_name(self.target))],
+        """The source as input; the Marketo object as output, with the header as its schema and,
+        once known, the rows imported (``wait_for_completion``) or sent as its statistics."""
+        submission = self._submission
+        return import_lineage(
+            to_object_storage_path(self.source),
+            MarketoHook(self.marketo_conn_id).settings.base_url,
+            self.target,
+            header=None if submission is None else submission.plan.header,
+            rows=self._rows_written,
+            size=None if submission is None else submission.plan.total_bytes,
         )
 
     # Running.
 
-    def execute(self, context: Context) -> list[int]:
+    def execute(self, context: Context) -> list[int] | dict[str, Any]:
         source = self.resolve_source(context)
         config = self._config(source)
         check = self._header_check(MarketoHook(self.marketo_conn_id), source)
         return self._run(context, Submission.begin(config, context, source, check))
 
-    def resume_import(self, context: Context, event: Any = None, **_: Any) -> list[int]:
+    def resume_import(self, context: Context, event: Any = None, **_: Any) -> list[int] | dict[str, Any]:
         """Continue after a deferral from the manifest (the defer kwargs are not relied on)."""
         source = self.resolve_source(context)
         return self._run(context, Submission.resume(self._config(source), context, source, event))
@@ -256,7 +263,17 @@ class BaseBulkImportOperator(BaseOperator):
                 batch_ids,
             )
 
-    def _run(self, context: Context, submission: Submission) -> list[int]:
+    def complete_import(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any]:
+        """Resume after waiting for this task's jobs (``wait_for_completion``): check the event
+        against the batch ids in the manifest, then finish the jobs."""
+        source = self.resolve_source(context)
+        submission = Submission.resume(self._config(source), context, source, event)
+        done = submission.next_step()
+        if not isinstance(done, Done):
+            raise AirflowException(f"Cannot finish: the manifest has parts left to submit ({done}).")
+        return self._finish(context, done, statuses_of_event(event, done.batch_ids))
+
+    def _run(self, context: Context, submission: Submission) -> list[int] | dict[str, Any]:
         self._submission = submission
         while True:
             step = submission.next_step()
@@ -268,8 +285,50 @@ class BaseBulkImportOperator(BaseOperator):
             elif isinstance(step, Defer):
                 self.log.info("%s", step.reason)
                 self.defer(trigger=step.trigger, method_name="resume_import", timeout=step.timeout)
-            else:
+            elif not self.wait_for_completion or not step.batch_ids:
                 return self._push(context, step)
+            else:
+                self._push(context, step)
+                return self._wait_for_jobs(context, submission, step)
+
+    def _wait_for_jobs(self, context: Context, submission: Submission, done: Done) -> dict[str, Any]:
+        """Wait for this task's jobs (deferring, or polling on the worker), then finish them."""
+        remaining = submission.check_time()
+        if self.deferrable:
+            trigger = BulkImportTrigger(
+                marketo_conn_id=self.marketo_conn_id,
+                target=self.target.to_dict(),
+                batch_ids=done.batch_ids,
+                poll_interval=self.poll_interval,
+                max_poll_interval=MAX_POLL_INTERVAL,
+                deadline=None if remaining is None else time.time() + remaining,
+            )
+            self.log.info("Deferring until batches %s are finished.", done.batch_ids)
+            timeout = None if remaining is None else timedelta(seconds=remaining)
+            self.defer(trigger=trigger, method_name="complete_import", timeout=timeout)
+        statuses = wait_on_worker(
+            submission.hook,
+            self.target,
+            done.batch_ids,
+            poll_interval=self.poll_interval,
+            max_poll_interval=MAX_POLL_INTERVAL,
+            max_transient_errors=DEFAULT_MAX_TRANSIENT_ERRORS,
+            log=self.log,
+        )
+        return self._finish(context, done, statuses)
+
+    def _finish(self, context: Context, done: Done, statuses: list[ImportStatus]) -> dict[str, Any]:
+        summary = finish_batches(
+            MarketoHook(self.marketo_conn_id),
+            self.target,
+            statuses,
+            checks=self.checks,
+            ti=context["ti"],
+            results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
+            rows_sent=done.rows_sent,
+        )
+        self._rows_written = int(summary["rows_processed"])
+        return summary
 
     def _create(self, submission: Submission, step: Submit) -> None:
         try:
@@ -296,6 +355,7 @@ class BaseBulkImportOperator(BaseOperator):
         ti.xcom_push(key="batch_ids", value=done.batch_ids)
         ti.xcom_push(key="batch_id", value=done.batch_ids[0] if done.batch_ids else None)
         ti.xcom_push(key="rows_sent", value=done.rows_sent)
+        self._rows_written = done.total_rows
         return done.batch_ids
 
     def _config(self, source: ObjectStoragePath) -> SubmissionConfig:
@@ -318,14 +378,6 @@ class BaseBulkImportOperator(BaseOperator):
             manifest_path=None if not self.manifest_path else to_object_storage_path(self.manifest_path),
             log=self.log,
         )
-
-
-def _lineage_name(target: BulkTarget) -> str:
-    if target.kind == "custom_objects":
-        return f"customobjects/{target.api_name}"
-    if target.kind == "program_members":
-        return f"program/{target.program_id}/members"
-    return "leads"
 
 
 class BulkLeadImportOperator(BaseBulkImportOperator):
@@ -366,7 +418,7 @@ class BulkLeadImportOperator(BaseBulkImportOperator):
         return BulkTarget("leads")
 
     def create_params(self) -> dict[str, ParamValue]:
-        list_id = None if self.list_id in (None, "") else _positive_int(self.list_id, "list_id")
+        list_id = None if self.list_id in (None, "") else positive_int(self.list_id, "list_id")
         return {
             "lookupField": self.lookup_field or None,
             "listId": list_id,
@@ -437,7 +489,7 @@ class BulkProgramMemberImportOperator(BaseBulkImportOperator):
 
     @property
     def target(self) -> BulkTarget:
-        return BulkTarget("program_members", program_id=_positive_int(self.program_id, "program_id"))
+        return BulkTarget("program_members", program_id=positive_int(self.program_id, "program_id"))
 
     def create_params(self) -> dict[str, ParamValue]:
         status = (self.program_member_status or "").strip()

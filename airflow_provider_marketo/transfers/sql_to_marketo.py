@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,17 +25,18 @@ from sqlparse import tokens
 
 from airflow_provider_marketo._compat import AirflowException, AirflowSkipException, TaskDeferred
 from airflow_provider_marketo.exceptions import MarketoConfigError
+from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.operators._arguments import to_object_storage_path
 from airflow_provider_marketo.operators._state import ParamValue
 from airflow_provider_marketo.operators.bulk_import import (
     BaseBulkImportOperator,
     BulkCustomObjectImportOperator,
     BulkLeadImportOperator,
     BulkProgramMemberImportOperator,
-    to_object_storage_path,
 )
 from airflow_provider_marketo.utils.delimited import check_format, validate_header
-from airflow_provider_marketo.utils.rows import RowWriter
+from airflow_provider_marketo.utils.rows import RowWriter, check_writable_header
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -235,7 +236,7 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
 
     # Running.
 
-    def execute(self, context: Context) -> list[int]:
+    def execute(self, context: Context) -> list[int] | dict[str, Any]:
         self._resuming = False
         with self._staged_until_done(context):
             return super().execute(context)
@@ -268,6 +269,13 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
                 raise AirflowException(message + " (on_empty='fail')")
             raise AirflowSkipException(message + " Skipping the task (on_empty='skip').")
         return staged
+
+    def _header_check(
+        self, hook: MarketoHook, source: ObjectStoragePath
+    ) -> Callable[[list[str]], None] | None:
+        """None: the schema check runs on the query's columns in :meth:`_stage`, before any row is
+        written, not on the staged file."""
+        return None
 
     def staged_file(self, context: Context) -> ObjectStoragePath:
         """Where this task instance stages the query result (the same for every try and resume)."""
@@ -329,6 +337,10 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
                     required=self.required_columns,
                     source_name=source_name,
                 )
+                check_writable_header(columns, file_format=file_format, source_name=source_name)
+                check_schema = super()._header_check(MarketoHook(self.marketo_conn_id), staged)
+                if batch and check_schema is not None:
+                    check_schema(columns)  # before any row is staged (an empty result calls no Marketo)
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 with staged.open("wb") as stream:  # type: ignore[no-untyped-call]
                     writer = RowWriter(stream, columns, file_format=file_format, source_name=source_name)
