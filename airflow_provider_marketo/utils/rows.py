@@ -108,6 +108,18 @@ def _header_problem(name: str, delimiter: str) -> str | None:
     return None
 
 
+def check_writable_header(columns: Sequence[str], *, file_format: str, source_name: str) -> None:
+    """Refuse a column name that would need quotes in the header (a delimiter, quote or line break)."""
+    delimiter = FORMATS[check_format(file_format)]
+    for name in columns:
+        problem = _header_problem(name, delimiter)
+        if problem:
+            raise InputFileError(
+                f"Column {name!r} of {source_name} {problem}; Marketo field names have none "
+                "(give the column an alias: ... AS fieldName)."
+            )
+
+
 class RowWriter:
     """Write a header and rows of values as delimited UTF-8 text to a binary stream, batch by batch.
 
@@ -127,13 +139,7 @@ class RowWriter:
         source_name: str = "<rows>",
     ) -> None:
         delimiter = FORMATS[check_format(file_format)]
-        for name in columns:
-            problem = _header_problem(name, delimiter)
-            if problem:
-                raise InputFileError(
-                    f"Column {name!r} of {source_name} {problem}; Marketo field names have none "
-                    "(give the column an alias: ... AS fieldName)."
-                )
+        check_writable_header(columns, file_format=file_format, source_name=source_name)
         self.columns = list(columns)
         self.source_name = source_name
         self.rows = 0

@@ -21,7 +21,7 @@ from airflow_provider_marketo.operators.bulk_import import (
 )
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, has_top_level_order_by
 from airflow_provider_marketo.utils.delimited import InputFileError
-from airflow_provider_marketo.utils.rows import RowValueError
+from airflow_provider_marketo.utils.rows import RowValueError, RowWriter
 from tests.operators.conftest import (
     CreateSpy,
     FakeTaskInstance,
@@ -490,3 +490,28 @@ def test_each_kind_follows_its_import_operator(
     assert ours.create_params() == theirs.create_params()
     assert (ours.lookup_column, ours.job_limit) == (theirs.lookup_column, theirs.job_limit)
     assert ours.required_columns == theirs.required_columns
+
+
+def test_unknown_alias_fails_the_schema_check_before_any_row_is_staged(
+    tmp_path: Path,
+    sqlite_db: Path,
+    marketo_simulator: Any,
+    marketo_conn_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The columns are checked against Describe Lead2 as soon as the cursor names them: an unknown alias
+    costs one Describe call, not a staged copy of the whole result."""
+    create_leads_table(sqlite_db, 50)
+    written: list[int] = []
+    real_write_rows = RowWriter.write_rows
+    monkeypatch.setattr(
+        RowWriter, "write_rows", lambda self, rows: written.append(1) or real_write_rows(self, rows)
+    )
+    sql = "SELECT email, first_name AS favouriteColour FROM leads ORDER BY id"
+    with pytest.raises(InputFileError, match="favouriteColour"):
+        sql_op(tmp_path, marketo_conn_id, sql).execute(make_context())
+    assert written == []
+    assert create_calls(marketo_simulator) == 0
+    assert staged_files(tmp_path) == []
+    describes = {k: n for k, n in marketo_simulator.counters["calls"].items() if "describe" in k}
+    assert sum(describes.values()) == 1, marketo_simulator.counters["calls"]
