@@ -4,36 +4,33 @@
    ``marketo_example_warehouse`` with hostile values (quotes, delimiters, CR/LF, unicode, NULLs,
    long text) and a score that is not a number in every 1000th row (Marketo fails those rows).
 2. ``load_contacts`` (``SqlToMarketoOperator``) runs the query, streams its rows into a staged file,
-   splits it under the 10 MB limit and submits the jobs (deferrable). The aliases are the Marketo
-   field names; ``ORDER BY id`` keeps a retry from importing a part twice.
-3. ``wait_for_import`` waits for the jobs in the triggerer and stores the failed rows.
+   splits it under the 10 MB limit and submits the jobs; with ``wait_for_completion=True`` it then
+   waits for them in the triggerer (deferrable) and stores the failed rows, the merged
+   ``failures.csv`` and ``report.json`` under ``results_path``. Its return value is the summary.
+   The aliases are the Marketo field names; ``ORDER BY id`` keeps a retry from importing a part twice.
 
 Settings (Airflow Variables, read at run time): ``marketo_example_conn_id`` (default
 ``marketo_default``), ``marketo_example_sql_conn_id`` (default ``marketo_example_warehouse``, e.g.
 ``AIRFLOW_CONN_MARKETO_EXAMPLE_WAREHOUSE='{"conn_type": "sqlite", "host": "/tmp/warehouse.db"}'``) and
-``marketo_example_storage`` (where staged files and results go; default the project's
-``demo-output/`` folder).
+``marketo_example_storage`` (where staged files and results go; default ``file:///tmp/marketo-examples``).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook, Param, dag, task
 
-from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator
 
 log = logging.getLogger(__name__)
 
 CONN_ID = "{{ var.value.get('marketo_example_conn_id', 'marketo_default') }}"
 SQL_CONN_ID = "{{ var.value.get('marketo_example_sql_conn_id', 'marketo_example_warehouse') }}"
-_DEFAULT_STORAGE = (Path(__file__).resolve().parent.parent / "demo-output").as_uri()
-STORAGE = "{{ var.value.get('marketo_example_storage', '" + _DEFAULT_STORAGE + "') | trim('/') }}"
+STORAGE = "{{ var.value.get('marketo_example_storage', 'file:///tmp/marketo-examples') | trim('/') }}"
 RUN_FOLDER = STORAGE + "/{{ dag.dag_id }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
 
 QUERY = """
@@ -111,17 +108,11 @@ def marketo_sql_to_marketo() -> None:
         staging_path=STORAGE + "/staging",
         max_active_jobs=2,
         deferrable=True,
+        wait_for_completion=True,
+        results_path=RUN_FOLDER + "/results/",
+        execution_timeout=pendulum.duration(hours=2),
     )
     build_warehouse() >> load_contacts
-
-    BulkImportSensor(
-        task_id="wait_for_import",
-        batch_ids=load_contacts.output,
-        rows_sent=load_contacts.rows_sent_output,
-        results_path=RUN_FOLDER + "/results/",
-        marketo_conn_id=CONN_ID,
-        timeout=3600,
-    )
 
 
 marketo_sql_to_marketo()

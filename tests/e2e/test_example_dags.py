@@ -14,7 +14,8 @@ import pytest
 from airflow_provider_marketo._compat import dag_bag
 from tests.e2e.conftest import DAGS, run_dag
 
-EXAMPLE_DAG_IDS = {"marketo_warehouse_export", "marketo_large_export", "marketo_custom_objects_and_members"}
+#: Every example DAG file (one DAG each, named after its file).
+EXAMPLE_DAG_IDS = {path.stem for path in DAGS.glob("marketo_*.py")}
 
 
 def _rows(path_or_url: str) -> list[list[str]]:

@@ -43,10 +43,13 @@ def test_sql_to_marketo_dag(dag_env: dict[str, str], marketo_simulator: Any, tmp
     result = run_dag(dag_env, "marketo_sql_to_marketo", tmp_path, conf={"rows": 60_000})
     assert result["state"] == "success", result["log"][-5000:]
 
-    batch_ids = result["xcoms"]["load_contacts"]["return_value"]
+    # One task: SqlToMarketoOperator(wait_for_completion=True) returns the summary, batch ids aside.
+    assert set(result["xcoms"]) == {"build_warehouse", "load_contacts"}
+    batch_ids = result["xcoms"]["load_contacts"]["batch_ids"]
     assert len(batch_ids) >= 2
     assert all(job["received_bytes"] < 10 * 1024 * 1024 for job in marketo_simulator.jobs)
-    summary = result["xcoms"]["wait_for_import"]["return_value"]
+    summary = result["xcoms"]["load_contacts"]["return_value"]
+    assert [b["batch_id"] for b in summary["batches"]] == batch_ids
     assert summary["rows_sent"] == 60_000
     assert summary["rows_failed"] == 60  # the score "high" of every 1000th row
     assert summary["rows_processed"] == 60_000 - 60
@@ -66,6 +69,11 @@ def test_sql_to_marketo_dag(dag_env: dict[str, str], marketo_simulator: Any, tmp
     ]
     assert len(failed) == 60
     assert {row[0] for row in failed} == {row[0] for row in table if row[5] == "high"}
+    # The merged failures file holds every failed row once, with its batch id first.
+    merged = _file_rows(summary["failures_path"])
+    assert merged[0][0] == "batch_id" and len(merged) == 61
+    assert {row[1] for row in merged[1:]} == {row[0] for row in failed}
+    assert {int(row[0]) for row in merged[1:]} <= set(batch_ids)
     staged = Path(urlparse(dag_env["AIRFLOW_VAR_MARKETO_EXAMPLE_STORAGE"]).path) / "staging"
     assert not any(p.is_file() for p in staged.glob("*"))  # the staged file is deleted at the end
 
