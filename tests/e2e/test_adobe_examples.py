@@ -69,8 +69,22 @@ def adobe_bad_headers():
     BulkLeadImportOperator(task_id="leads_with_a_typo", source=FILES + "/leads_typo.csv")
 
 
+@dag(dag_id="adobe_nothing_imported", schedule=None, start_date=START, catchup=False)
+def adobe_nothing_imported():
+    leads = BulkLeadImportOperator(task_id="import_leads", source=FILES + "/no_emails.csv", deferrable=True)
+    BulkImportSensor(
+        task_id="wait_leads", batch_ids=leads.output, rows_sent=leads.rows_sent_output,
+        results_path=RESULTS + "two_tasks/", timeout=600, deferrable=True,
+    )
+    BulkLeadImportOperator(
+        task_id="import_and_wait", source=FILES + "/no_emails.csv", deferrable=True,
+        wait_for_completion=True, results_path=RESULTS + "one_task/",
+    )
+
+
 adobe_examples()
 adobe_bad_headers()
+adobe_nothing_imported()
 """
 
 
@@ -83,6 +97,7 @@ def example_env(dag_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     (files / "Lead-House-Lannister.csv").write_text(ex.LANNISTER_FILE)
     (files / "cars_without_vin.csv").write_text("color,make,model\nred,bmw,2002\n")
     (files / "leads_typo.csv").write_text("Email,FristName\nann@example.com,Ann\n")
+    (files / "no_emails.csv").write_text("Email,FirstName\n,Ann\n,Bob\n,Cy\n")
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "adobe_example_dags.py").write_text(textwrap.dedent(DAG_FILE))
@@ -133,3 +148,21 @@ def test_bad_headers_fail_before_any_upload(
     assert "'FristName' (did you mean 'firstName'?)" in log
     assert not any(key.startswith("POST /bulk/") for key in marketo_simulator.counters["calls"])
     _no_secret_in_any_url(marketo_simulator)
+
+
+def test_a_file_whose_every_row_fails_ends_the_run_failed(
+    example_env: dict[str, str], marketo_simulator: Any, tmp_path: Path
+) -> None:
+    """Marketo answers Complete with 0 processed and every row failed (Bulk Lead Import, "Failures":
+    the lookup field's value is empty): the sensor, and the import with wait_for_completion, fail the
+    run after storing the failures file and pushing the summary."""
+    result = run_dag(example_env, "adobe_nothing_imported", tmp_path)
+    assert result["state"] == "failed"
+    assert result["tasks"] == {"import_leads": "success", "wait_leads": "failed", "import_and_wait": "failed"}
+    for task_id in ("wait_leads", "import_and_wait"):
+        summary = result["xcoms"][task_id]["return_value"]
+        assert (summary["status"], summary["rows_processed"], summary["rows_failed"]) == ("failed", 0, 3)
+        assert "imported nothing: all 3 rows failed" in summary["message"]
+        failures = Path(summary["failures_path"].removeprefix("file://")).read_text().splitlines()
+        assert len(failures) == 4 and failures[0].startswith("batch_id,")
+    assert [job["status"] for job in marketo_simulator.jobs] == ["Complete", "Complete"]
