@@ -1,8 +1,10 @@
-"""A large export (tens of MB) split into several Marketo jobs, failure files stored.
+"""A large export (tens of MB) split into several Marketo jobs, failure files stored, in one task.
 
-The import operator cuts the file on record boundaries under Marketo's 10 MB request limit, keeps at
-most ``max_active_jobs`` of its jobs in Marketo's shared queue, and the sensor stores each job's failed
-rows as ``<batch_id>_failures.csv``.
+The import operator cuts the file on record boundaries under Marketo's 10 MB request limit and keeps
+at most ``max_active_jobs`` of its jobs in Marketo's shared queue, waiting for room in the
+triggerer. With ``wait_for_completion=True`` it then waits for its jobs (deferred again) and stores
+each job's failed rows as ``<batch_id>_failures.csv``, the merged ``failures.csv`` and
+``report.json``, as ``BulkImportSensor`` would in a second task.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import pendulum
 from airflow.sdk import ObjectStoragePath, Param, dag, task
 
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
-from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 
 # Settings, read at run time from Airflow Variables through templates (parsing never reads one), with
 # defaults that work against the bundled simulator: marketo_example_conn_id, and
@@ -62,21 +63,15 @@ def marketo_large_export() -> None:
         return str(target)
 
     export = export_leads()
-    import_leads = BulkLeadImportOperator(
+    BulkLeadImportOperator(
         task_id="import_leads",
         source=export,
         marketo_conn_id=CONN_ID,
         max_active_jobs=2,
-        deferrable=True,
-    )
-    BulkImportSensor(
-        task_id="wait_for_import",
-        batch_ids=import_leads.output,
         deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
-        rows_sent=import_leads.rows_sent_output,
+        wait_for_completion=True,  # then wait for the jobs and store their failed rows
         results_path=RUN_FOLDER + "/results/",
-        marketo_conn_id=CONN_ID,
-        timeout=3600,
+        execution_timeout=pendulum.duration(hours=2),
     )
 
 

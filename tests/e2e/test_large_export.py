@@ -25,16 +25,18 @@ def test_large_export_defers_and_resumes_under_dag_test(
     assert result["state"] == "success", log[-5000:]
     assert "Deferring part 3 of 3" in log
     assert "Resuming:" in log
+    assert "Deferring until batches" in log  # wait_for_completion, in the trigger again
     # Planned once; the resume read part 3 by range instead of reading the file again.
     assert log.count("Reading and validating") == 1
     xcoms = result["xcoms"]["import_leads"]
-    batch_ids = xcoms["return_value"]
+    batch_ids = xcoms["batch_ids"]
     assert len(batch_ids) == 3
     assert list(xcoms["rows_sent"]) == [str(b) for b in batch_ids]
     jobs = {job["batch_id"]: job for job in marketo_simulator.jobs}
     assert sorted(jobs) == sorted(batch_ids)  # no part imported twice
     assert {str(b): jobs[b]["rows"] for b in batch_ids} == xcoms["rows_sent"]
-    summary = result["xcoms"]["wait_for_import"]["return_value"]
+    summary = xcoms["return_value"]  # the sensor's summary: one task imports and waits
+    assert [b["batch_id"] for b in summary["batches"]] == batch_ids
     assert summary["rows_sent"] == sum(xcoms["rows_sent"].values())
     assert summary["rows_processed"] + summary["rows_failed"] == summary["rows_sent"]
     assert len(marketo_simulator.leads) == summary["rows_processed"]

@@ -48,6 +48,8 @@ def test_large_export_defers_through_the_triggerer(
     text = "\n".join(p.read_text(errors="replace") for p in import_logs)
     assert "Deferring part 3 of 3" in text, shown
     assert "Resuming:" in text, shown
+    assert "Deferring until batches" in text, shown  # wait_for_completion: deferred on its own jobs
+    assert "Marketo bulk imports done:" in text, shown  # finished on the worker after the trigger
     assert text.count("Reading and validating") == 1, shown  # planned once, resumed from the manifest
     assert "task state store" in text, shown
     jobs = marketo_simulator.jobs
