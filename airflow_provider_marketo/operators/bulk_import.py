@@ -143,13 +143,7 @@ class BaseBulkImportOperator(BaseOperator):
         self.check_schema = check_schema
         self.wait_for_completion = wait_for_completion
         self.results_path = results_path
-        self.checks = ResultChecks(
-            max_failed_rows=max_failed_rows,
-            max_failed_ratio=max_failed_ratio,
-            fail_on_warnings=fail_on_warnings,
-            fail_on_nothing_imported=fail_on_nothing_imported,
-            fail_on_unaccounted_rows=fail_on_unaccounted_rows,
-        )
+        self.checks = ResultChecks.from_arguments(locals())
         self.source = source
         self.format = format
         self.marketo_conn_id = marketo_conn_id

@@ -3,8 +3,9 @@ and the thresholds a user sets."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 from airflow_provider_marketo.results.batches import BatchResult
 from airflow_provider_marketo.results.files import top_reasons
@@ -32,6 +33,12 @@ class ResultChecks:
     fail_on_warnings: bool = False
     fail_on_nothing_imported: bool = True
     fail_on_unaccounted_rows: bool = True
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> ResultChecks:
+        """The checks among an operator's arguments (its ``locals()`` in ``__init__``): the sensor and
+        the import operators take them under these names, with these defaults."""
+        return cls(**{f.name: arguments[f.name] for f in fields(cls)})
 
     def __post_init__(self) -> None:
         if self.max_failed_rows is not None and self.max_failed_rows < 0:

@@ -118,13 +118,7 @@ class BulkImportSensor(BaseSensorOperator):
             raise ValueError(f"poll_interval must be positive; got {poll_interval}.")
         if max_transient_errors < 0:
             raise ValueError(f"max_transient_errors must not be negative; got {max_transient_errors}.")
-        self.checks = ResultChecks(
-            max_failed_rows=max_failed_rows,
-            max_failed_ratio=max_failed_ratio,
-            fail_on_warnings=fail_on_warnings,
-            fail_on_nothing_imported=fail_on_nothing_imported,
-            fail_on_unaccounted_rows=fail_on_unaccounted_rows,
-        )
+        self.checks = ResultChecks.from_arguments(locals())
         self.batch_ids = batch_ids
         self.results_path = results_path
         self.object_type = object_type

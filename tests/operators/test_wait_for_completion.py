@@ -220,3 +220,21 @@ def test_worker_wait_tolerates_transient_errors_up_to_the_bound() -> None:
 def test_worker_wait_fails_on_an_unknown_batch_naming_the_mix_up() -> None:
     with pytest.raises(AirflowException, match=r"unknown or expired.*object_type='leads'"):
         _wait(_FlakyHook(failures=0, final=MarketoBatchNotFoundError("Batch not found", code="1003")), _Log())
+
+
+def test_the_checks_are_arguments_of_mapped_tasks_too() -> None:
+    """The checks stay in the signatures, so .partial()/.expand() accept them (Airflow validates the
+    names of mapped arguments against __init__)."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    with DAG("mapped", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), schedule=None):
+        BulkImportSensor.partial(task_id="wait", max_failed_rows=5).expand(batch_ids=[[1], [2]])
+        BulkLeadImportOperator.partial(
+            task_id="import", wait_for_completion=True, max_failed_ratio=0.5, fail_on_warnings=True
+        ).expand(source=["a.csv", "b.csv"])
+    op = BulkLeadImportOperator(
+        task_id="one", source="a.csv", max_failed_rows=3, fail_on_nothing_imported=False
+    )
+    assert (op.checks.max_failed_rows, op.checks.fail_on_nothing_imported) == (3, False)
+    assert (op.checks.fail_on_unaccounted_rows, op.checks.max_failed_ratio) == (True, None)
