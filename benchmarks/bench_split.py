@@ -156,7 +156,7 @@ def child(tool: str, source: Path, workdir: Path, max_part_bytes: int) -> dict[s
     """Run one tool in this process (a fresh subprocess of the benchmark) and measure it."""
     workdir.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    from airflow_provider_marketo.utils.delimited import split_delimited
+    from airflow_provider_marketo.utils.part_files import split_delimited
     from airflow_provider_marketo.utils.parts import plan_parts, read_part
 
     assert "airflow" not in sys.modules, "the splitter must not import Airflow"

@@ -39,7 +39,7 @@ from airflow_provider_marketo.operators._state import (
 )
 from airflow_provider_marketo.operators._submission import Submission
 from airflow_provider_marketo.schema import check_header, fetch_schema
-from airflow_provider_marketo.utils.delimited import check_format, infer_format
+from airflow_provider_marketo.utils.formats import check_format, infer_format
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage

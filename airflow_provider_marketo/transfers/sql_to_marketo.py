@@ -34,7 +34,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
     to_object_storage_path,
 )
-from airflow_provider_marketo.utils.delimited import check_format, validate_header
+from airflow_provider_marketo.utils.formats import check_format, validate_header
 from airflow_provider_marketo.utils.rows import RowWriter
 
 if TYPE_CHECKING:

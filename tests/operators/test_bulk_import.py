@@ -26,7 +26,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
     rows_sent_of,
 )
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 from tests.operators.conftest import (
     CreateSpy,
     FakeTaskInstance,

@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_marketo.exceptions import MarketoConfigError, MarketoRequestError
 from airflow_provider_marketo.testing import MarketoSimulator
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 from tests.operators.conftest import write_rows
 from tests.reliability.conftest import SIM_FAST, SummaryRow
 from tests.reliability.pipeline import api_calls, create_calls, lead_rows, run_pipeline

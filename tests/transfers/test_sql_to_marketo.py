@@ -20,7 +20,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
 )
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, has_top_level_order_by
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 from airflow_provider_marketo.utils.rows import RowValueError
 from tests.operators.conftest import (
     CreateSpy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_marketo.utils.delimited import FORMATS, InputFileError, check_format, infer_format
+from airflow_provider_marketo.utils.formats import FORMATS, InputFileError, check_format, infer_format
 
 
 def test_formats_map_marketo_names_to_delimiters() -> None:
