@@ -7,9 +7,12 @@ and :func:`infer_format` name the format; :func:`validate_header` checks parsed 
 
 from __future__ import annotations
 
+import codecs
 import difflib
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
+
+from fsspec.utils import infer_compression
 
 #: Marketo's ``format`` values and their delimiters.
 FORMATS: dict[str, str] = {"csv": ",", "tsv": "\t", "ssv": ";"}
@@ -33,15 +36,62 @@ def check_format(value: object) -> str:
     return str(fmt)
 
 
+def compression_of(name: str) -> str | None:
+    """The compression fsspec infers from a file name (``gzip``, ``bz2``, ``xz``, ``zstd`` when its
+    package is installed, ...), or None."""
+    compression: str | None = infer_compression(name)
+    return compression
+
+
 def infer_format(name: str) -> str:
-    """Tell the format from a file name's extension (``.csv``, ``.tsv``, ``.ssv``, any case)."""
-    suffix = PurePosixPath(name).suffix.lower().lstrip(".")
+    """Tell the format from a file name's extension (``.csv``, ``.tsv``, ``.ssv``, any case), before
+    a compression suffix (``leads.csv.gz`` is csv)."""
+    path = PurePosixPath(name)
+    if compression_of(name) is not None:
+        path = path.with_suffix("")
+    suffix = path.suffix.lower().lstrip(".")
     if suffix in FORMATS:
         return suffix
     raise InputFileError(
-        f"Cannot tell the format of {name!r} from its extension (known: .csv, .tsv, .ssv); "
-        "pass format='csv', 'tsv' or 'ssv'."
+        f"Cannot tell the format of {name!r} from its extension (known: .csv, .tsv, .ssv, also before "
+        f"a compression suffix such as .csv.gz); pass format='csv', 'tsv' or 'ssv'."
     )
+
+
+#: Leading bytes of content that is not delimited UTF-8 text, and what to call it.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "compressed (gzip)"),
+    (b"BZh", "compressed (bz2)"),
+    (b"\xfd7zXZ\x00", "compressed (xz)"),
+    (b"\x28\xb5\x2f\xfd", "compressed (zstd)"),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
+    (codecs.BOM_UTF32_LE, "UTF-32 (pass encoding='utf-32')"),
+    (codecs.BOM_UTF32_BE, "UTF-32 (pass encoding='utf-32')"),
+    (codecs.BOM_UTF16_LE, "UTF-16 (pass encoding='utf-16')"),
+    (codecs.BOM_UTF16_BE, "UTF-16 (pass encoding='utf-16')"),
+)
+
+
+def describe_content(head: bytes) -> str | None:
+    """What the first bytes of a file say it is when it is not delimited 8-bit text, else None.
+
+    Compressed data (gzip, bz2, xz, zstd), a zip archive, UTF-16/32 with a byte order mark, and
+    UTF-16 without one (every other byte NUL, as in ASCII text saved as "Unicode Text").
+    """
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    sample = head[:64]
+    if len(sample) >= 8 and not sample[1::2].strip(b"\x00"):
+        return "UTF-16 little-endian without a byte order mark (pass encoding='utf-16-le')"
+    if len(sample) >= 8 and not sample[0::2].strip(b"\x00"):
+        return "UTF-16 big-endian without a byte order mark (pass encoding='utf-16-be')"
+    return None
+
+
+def is_excel_sep_line(line: bytes) -> bool:
+    """Whether ``line`` (the first line, no line end) is Excel's ``sep=,`` delimiter hint."""
+    return len(line) == 5 and line.lower().startswith(b"sep=")
 
 
 def _names(columns: Iterable[str], limit: int = 20) -> str:

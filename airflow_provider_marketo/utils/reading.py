@@ -18,6 +18,8 @@ from airflow_provider_marketo.utils.formats import (
     MAX_HEADER_BYTES,
     InputFileError,
     check_format,
+    describe_content,
+    is_excel_sep_line,
     validate_header,
 )
 from airflow_provider_marketo.utils.quotes import _NL, _QUOTE, _first_boundary
@@ -25,6 +27,9 @@ from airflow_provider_marketo.utils.quotes import _NL, _QUOTE, _first_boundary
 _BOM = codecs.BOM_UTF8
 #: Bytes decoded at a time when checking UTF-8.
 _UTF8_PIECE = 1 << 14
+
+#: What to do about content :func:`describe_content` names (UTF-16/32 names say it themselves).
+_FIX = {"compressed": " Name it with its compression suffix (e.g. .csv.gz) so that it is decompressed."}
 
 
 class _BadUtf8(Exception):
@@ -40,6 +45,12 @@ class _BadUtf8(Exception):
 
     def to_error(self, source_name: str, lines_before: int) -> InputFileError:
         line = lines_before + self.chunk.count(_NL, 0, max(self.position, 0)) + 1
+        what = describe_content(self.chunk) if self.offset - self.position == 0 else None
+        if what is not None:  # the chunk is the start of the file, which says what it is
+            return InputFileError(
+                f"{source_name} is {what}, not UTF-8 delimited text (byte 0x{self.byte:02X} at byte "
+                f"offset {self.offset}).{_FIX.get(what[:10], '')}"
+            )
         return InputFileError(
             f"{source_name} is not valid UTF-8: byte 0x{self.byte:02X} at byte offset {self.offset} (line {line}) cannot "
             f"be decoded ({self.reason}). Save the file as UTF-8."
@@ -133,6 +144,14 @@ def _read_header_line(source: _Source, source_name: str, limit: int) -> tuple[by
 
 
 def _parse_header(line: bytes, file_format: str, source_name: str) -> list[str]:
+    what = describe_content(line) if b"\x00" in line else None
+    if what is not None:
+        raise InputFileError(f"{source_name} is {what}, not UTF-8 delimited text.{_FIX.get(what[:10], '')}")
+    if is_excel_sep_line(line):
+        raise InputFileError(
+            f"The first line of {source_name} is Excel's {line.decode()!r} delimiter hint, not a header. "
+            "Remove it, or pass delimiter= (the operator then rewrites the file and skips that line)."
+        )
     text = line.decode("utf-8")
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=FORMATS[file_format], strict=True))
