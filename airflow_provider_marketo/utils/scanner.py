@@ -309,6 +309,20 @@ class Splitter:
             self.part = None
 
 
+def feed_all(splitter: Splitter, source: _Source, first: bytes, source_name: str) -> None:
+    """Feed ``first`` (bytes already read), then the rest of ``source``, to ``splitter``."""
+    chunk = first
+    while True:
+        if chunk:
+            splitter.feed(chunk)
+        try:
+            chunk = source.read()
+        except _BadUtf8 as bad:
+            raise bad.to_error(source_name, splitter.lines) from None
+        if not chunk:
+            break
+
+
 @dataclass(frozen=True)
 class Scan:
     """What one pass over a delimited file found: its header and where its parts lie."""
@@ -374,15 +388,6 @@ def scan_delimited(
         offset=source.offset - len(rest),
         file_format=fmt,
     )
-    chunk = rest
-    while True:
-        if chunk:
-            splitter.feed(chunk)
-        try:
-            chunk = source.read()
-        except _BadUtf8 as bad:
-            raise bad.to_error(source_name, splitter.lines) from None
-        if not chunk:
-            break
+    feed_all(splitter, source, rest, source_name)
     splitter.finish()
     return Scan(columns, header_bytes, splitter.done, splitter.rows, source.offset)

@@ -390,6 +390,7 @@ def test_template_fields() -> None:
         "partition_name",
         "marketo_conn_id",
         "manifest_path",
+        "staging_path",
     }
     assert {"api_name"} < set(BulkCustomObjectImportOperator.template_fields)
     assert {"program_id", "program_member_status"} < set(BulkProgramMemberImportOperator.template_fields)
