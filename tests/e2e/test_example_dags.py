@@ -14,7 +14,12 @@ import pytest
 from airflow_provider_marketo._compat import dag_bag
 from tests.e2e.conftest import DAGS, run_dag
 
-EXAMPLE_DAG_IDS = {"marketo_warehouse_export", "marketo_large_export", "marketo_custom_objects_and_members"}
+EXAMPLE_DAG_IDS = {
+    "marketo_warehouse_export",
+    "marketo_large_export",
+    "marketo_custom_objects_and_members",
+    "marketo_snowflake_export",
+}
 
 
 def _rows(path_or_url: str) -> list[list[str]]:
