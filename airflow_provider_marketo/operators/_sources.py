@@ -41,11 +41,18 @@ class SourceFiles:
     @property
     def identity(self) -> tuple[tuple[str, int, str], ...]:
         """``(url, size, version)`` of each file: what the retry manifest compares."""
-        infos = [i or self.source.fs.info(p) for p, i in zip(self.paths, self.infos, strict=True)]
+        infos = [i or _info(self.source, p) for p, i in zip(self.paths, self.infos, strict=True)]
         return tuple(
             (self.url(p), int(i.get("size") or 0), info_version(i))
             for p, i in zip(self.paths, infos, strict=True)
         )
+
+
+def _info(source: ObjectStoragePath, path: str) -> Mapping[str, Any]:
+    try:
+        return cast("Mapping[str, Any]", source.fs.info(path))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"The import source {source} does not exist.") from err
 
 
 def _is_data(relative: str) -> bool:
@@ -56,6 +63,7 @@ def _is_data(relative: str) -> bool:
 def list_files(source: ObjectStoragePath) -> SourceFiles:
     """The files ``source`` names; a clear error when it names none."""
     fs, path = source.fs, source.path
+    fs.invalidate_cache()  # listings are cached per filesystem: a re-listing must see changes
     pattern = any(char in _GLOB for char in path)
     if pattern:
         found = cast("dict[str, Mapping[str, Any]]", fs.glob(path, detail=True))

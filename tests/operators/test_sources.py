@@ -274,3 +274,29 @@ def test_s3_prefix_of_gzip_shards(
     calls = create_calls(marketo_simulator)
     assert op.execute(make_context()) == batch_ids
     assert create_calls(marketo_simulator) == calls
+
+
+def test_missing_compressed_file_is_named(tmp_path: Path, marketo_conn_id: str) -> None:
+    with pytest.raises(
+        FileNotFoundError, match=r"The import source file://\S+/nothing\.csv\.gz does not exist"
+    ):
+        lead_op(tmp_path / "nothing.csv.gz", marketo_conn_id, tmp_path).execute(make_context())
+
+
+def test_a_shard_rewritten_while_it_is_read_is_an_error(
+    tmp_path: Path, marketo_conn_id: str, marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_marketo.utils import shards
+
+    write_export(tmp_path / "export", lead_rows(100), 3)
+    real = shards.stage_shards
+
+    def stage_then_add_a_file(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        (tmp_path / "export" / "data_05.csv.gz").write_bytes(gzip.compress(csv_bytes(lead_rows(2))))
+        return result
+
+    monkeypatch.setattr("airflow_provider_marketo.operators._sources.stage_shards", stage_then_add_a_file)
+    with pytest.raises(MarketoConfigError, match="changed while they were read"):
+        lead_op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context())
+    assert create_calls(marketo_simulator) == 0
