@@ -300,3 +300,19 @@ def test_a_shard_rewritten_while_it_is_read_is_an_error(
     with pytest.raises(MarketoConfigError, match="changed while they were read"):
         lead_op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context())
     assert create_calls(marketo_simulator) == 0
+
+
+def test_a_hundred_small_shards_make_about_ten_jobs(
+    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str
+) -> None:
+    """Marketo's queue is the bottleneck: 100 shards of ~1/10 part each are packed into ~10 parts."""
+    rows = lead_rows(2000)
+    paths = write_export(tmp_path / "export", rows, 101)  # 100 with data, 1 header-only
+    data = sum(len(gzip.decompress(p.read_bytes()).split(b"\n", 1)[1]) for p in paths)  # headers dropped
+    part_size = data // 10 + 1000
+    batch_ids = lead_op(tmp_path / "export", marketo_conn_id, tmp_path, part_size=part_size).execute(
+        make_context()
+    )
+    assert 10 <= len(batch_ids) <= 11
+    assert all(job["received_bytes"] <= part_size + 64 * 1024 for job in our_jobs(marketo_simulator))
+    assert received_rows(marketo_simulator, batch_ids) == rows
