@@ -174,6 +174,9 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         missing = [name for name in needed if given[name] in (None, "")]
         if missing:
             raise ValueError(f"object_type={object_type!r} needs {' and '.join(missing)}.")
+        options = self.read_options
+        if options.column_names or options.delimiter or options.encoding or options.null_values:
+            raise ValueError("column_names, delimiter, encoding and null_values apply to file sources only.")
         if on_empty not in _ON_EMPTY:
             raise ValueError(f"on_empty must be 'skip' or 'fail', got {on_empty!r}.")
         if fetch_size < 1:

@@ -116,6 +116,11 @@ class _Shard(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def drop_bom(self) -> None:
+        """Skip a UTF-8 byte order mark at the start (before anything is read)."""
+        if self.head.startswith(codecs.BOM_UTF8):
+            self._replay = self._replay[len(codecs.BOM_UTF8) :]
+
     def readinto(self, buffer: Any) -> int:
         if self._replay:
             size = min(len(buffer), len(self._replay))
@@ -244,6 +249,8 @@ class _Writer:
         reader = _RowReader(stream, name, options) if options.rewrites else None
         source = _Source(cast("BinaryIO", stream), options.chunk_size)
         columns = list(options.column_names) if options.column_names else None
+        if columns is not None and reader is None:
+            stream.drop_bom()  # the header reader drops it otherwise
         rest = b""
         if columns is None and reader is not None:
             columns = reader.header()

@@ -223,6 +223,8 @@ def test_connection_that_is_not_sql(tmp_path: Path, sqlite_db: Path, marketo_con
         ({"api_name": "car_c"}, "api_name applies to"),
         ({"on_empty": "ignore"}, "on_empty must be"),
         ({"fetch_size": 0}, "fetch_size must be"),
+        ({"delimiter": "|"}, "apply to file sources only"),
+        ({"null_values": ["\\N"]}, "apply to file sources only"),
     ],
 )
 def test_invalid_arguments(kwargs: dict[str, Any], message: str, tmp_path: Path) -> None:

@@ -100,6 +100,11 @@ def test_column_names_make_every_line_data() -> None:
     assert staged.rows == 3
 
 
+def test_column_names_with_a_bom_in_a_shard() -> None:
+    data, _ = stage([shard("a.csv", b"\xef\xbb\xbfa@x.com,1\n")], column_names=("email", "score"))
+    assert data == b"email,score\r\na@x.com,1\n"
+
+
 def test_pipe_delimited_cp1252_with_null_markers_is_rewritten_as_csv() -> None:
     text = 'email|city|note\r\nzoë@x.com|Zürich|\\N\r\nb@x.com|\\N|"a|b, ""c"""\r\n\r\nc@x.com||€5\r\n'
     data, staged = stage(
