@@ -43,6 +43,8 @@ from airflow_provider_marketo.utils.reading import _parse_header, _read_header_l
 from airflow_provider_marketo.utils.rows import RowWriter
 from airflow_provider_marketo.utils.scanner import Splitter, feed_all
 
+#: Bytes read from a shard's (decompressing) stream at a time.
+_PIECE = 1 << 16
 #: Rows handed to the writer at a time on the rewrite path.
 _ROW_BATCH = 2000
 
@@ -132,12 +134,19 @@ class _Shard(io.RawIOBase):
         return len(data)
 
     def _read(self, size: int) -> bytes:
-        try:
-            data = self.stream.read(size)
-        except Exception as err:  # any codec's or filesystem's error: name the shard and where
-            raise self._error(err) from None
-        self.data_read += len(data)
-        return data
+        """Up to ``size`` bytes, read in pieces so that an error's offset is within one piece."""
+        pieces: list[bytes] = []
+        while size > 0:
+            try:
+                piece = self.stream.read(min(size, _PIECE))
+            except Exception as err:  # any codec's or filesystem's error: name the shard and where
+                raise self._error(err) from None
+            if not piece:
+                break
+            pieces.append(piece)
+            self.data_read += len(piece)
+            size -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _error(self, err: Exception) -> InputFileError:
         what = f"decompressed ({self.shard.compression})" if self.shard.compression else "read"
