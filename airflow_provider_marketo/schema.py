@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_marketo.exceptions import MarketoAuthError
 from airflow_provider_marketo.objects import BulkTarget
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 
 if TYPE_CHECKING:
     from airflow_provider_marketo.hooks.marketo import MarketoHook

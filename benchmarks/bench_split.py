@@ -13,6 +13,11 @@ per run. Tools:
 - ``plan, parity rules``: the same planning with the scanner before the csv quote rules (every
   quote toggles a quoted field), loaded from git history: the cost of the exact rules.
 - ``split to files``: :func:`split_delimited`, which writes and hashes every part (the old operator path).
+- ``stage, bytes`` and ``stage, rewrite``: :func:`~airflow_provider_marketo.utils.shards.stage_shards`
+  writing the file as the staged copy of a one-shard export: the byte-level path (records validated
+  and copied as they are, as for shards that are UTF-8 in a Marketo format) and the rewrite path
+  (``delimiter``/``encoding``/``null_values``: fields parsed and written again with the ``csv``
+  module). Not checked row by row here (``tests/utils/test_shards.py`` does).
 - ``naive csv`` and ``split -C``: baselines. ``split -C`` is the I/O bound: it is not quote-aware and
   does not repeat the header, so its output is not checked.
 
@@ -42,7 +47,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PART_BYTES = 10_000_000 - 64 * 1024
 #: The scanner just before the csv quote rules (parity rules, planning sink), for the rules' cost.
 PARITY_SCANNER = ("c0b2ea9", "airflow_provider_marketo/utils/delimited.py")
-TOOLS = ("split -C", "plan", "plan, parity rules", "split to files", "naive csv")
+TOOLS = (
+    "split -C",
+    "plan",
+    "plan, parity rules",
+    "split to files",
+    "naive csv",
+    "stage, bytes",
+    "stage, rewrite",
+)
 #: Targets: issue 8 (vs naive csv, peak RSS, growth) and issue 13 b, c (vs GNU split -C, flat RSS).
 VS_NAIVE = 5.0
 VS_SPLIT_C = 0.8
@@ -156,7 +169,7 @@ def child(tool: str, source: Path, workdir: Path, max_part_bytes: int) -> dict[s
     """Run one tool in this process (a fresh subprocess of the benchmark) and measure it."""
     workdir.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    from airflow_provider_marketo.utils.delimited import split_delimited
+    from airflow_provider_marketo.utils.part_files import split_delimited
     from airflow_provider_marketo.utils.parts import plan_parts, read_part
 
     assert "airflow" not in sys.modules, "the splitter must not import Airflow"
@@ -180,6 +193,8 @@ def child(tool: str, source: Path, workdir: Path, max_part_bytes: int) -> dict[s
             elif tool == "plan":
                 plan = plan_parts(stream, file_format="csv", max_part_bytes=max_part_bytes)
                 parts = len(plan.parts)
+            elif tool.startswith("stage"):
+                parts = stage_one_shard(source, workdir, max_part_bytes, rewrite=tool == "stage, rewrite")
             elif tool == "plan, parity rules":
                 scan = old.scan_delimited(
                     stream, file_format="csv", max_part_bytes=max_part_bytes, sink=old.NoSink()
@@ -200,6 +215,22 @@ def child(tool: str, source: Path, workdir: Path, max_part_bytes: int) -> dict[s
             for part in plan.parts:
                 (workdir / f"part-{part.index:05d}.csv").write_bytes(read_part(stream, plan, part))
     return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_kb / 1024, "parts": parts}
+
+
+def stage_one_shard(source: Path, workdir: Path, max_part_bytes: int, *, rewrite: bool) -> int:
+    """Stage ``source`` as a one-shard export (byte path, or rewrite path through the csv module)."""
+    import logging
+
+    from airflow_provider_marketo.utils.shards import Shard, ShardOptions, stage_shards
+
+    options = ShardOptions(
+        "csv", max_part_bytes, delimiter="," if rewrite else None, null_values=("\\N",) if rewrite else ()
+    )
+    with (workdir / "staged.csv").open("wb") as out:
+        stage_shards(
+            [Shard(str(source), lambda: source.open("rb"))], out, options, logging.getLogger("bench")
+        )
+    return 1
 
 
 def part_rows(parts: Sequence[Path], header: list[str], max_part_bytes: int) -> Iterator[list[str]]:
@@ -321,6 +352,21 @@ def rows(sizes: Sequence[str]) -> list[dict[str, Any]]:
                     parity["cpu_seconds"],
                     unit="s",
                     note="the cost of exact quote rules: the planner before them (every quote toggles), same file",
+                )
+            )
+        if "stage, bytes" in by_tool and "stage, rewrite" in by_tool:
+            out.append(
+                row(
+                    name,
+                    "export staging: rewrite path vs byte path",
+                    by_tool["stage, rewrite"]["mb_s"],
+                    by_tool["stage, bytes"]["mb_s"],
+                    unit="MB/s",
+                    note=(
+                        "stage_shards on one shard: delimiter/encoding/null_values parse fields with the "
+                        "csv module (rewrite) vs records validated and copied as they are (bytes, the "
+                        "default). Same file, same run"
+                    ),
                 )
             )
         files = by_tool["split to files"]

@@ -17,7 +17,7 @@ from airflow_provider_marketo.operators.bulk_import import (
 )
 from airflow_provider_marketo.schema import TargetSchema, check_header, fetch_schema
 from airflow_provider_marketo.testing import MarketoSimulator
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 from tests.operators.conftest import make_context, write_rows
 
 DESCRIBE_LEADS = "GET /rest/v1/leads/describe2.json"

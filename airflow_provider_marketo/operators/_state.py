@@ -61,6 +61,8 @@ class SubmissionConfig:
     keep_completed_on_clear: bool
     retries: int
     manifest_path: ObjectStoragePath | None
+    #: The export's files ``[url, size, version]`` when the source is their staged copy, else None.
+    shards: tuple[tuple[str, int, str], ...] | None = None
     #: The operator's logger, so that the submission's messages are in the task log.
     log: TaskLog = field(default=logging.getLogger(__name__), compare=False)
 
@@ -165,8 +167,20 @@ class TryInfo:
         return "clear"
 
 
-def fingerprint(source: ObjectStoragePath) -> dict[str, Any]:
-    """The source's size and version (ETag or modification time): changes when the file does."""
+def info_version(info: Mapping[str, Any]) -> str:
+    """A stored file's version from its fsspec ``info``: ETag, else modification time."""
+    keys = ("ETag", "etag", "mtime", "LastModified", "last_modified")
+    return str(next((info[k] for k in keys if info.get(k)), ""))
+
+
+def fingerprint(
+    source: ObjectStoragePath, shards: tuple[tuple[str, int, str], ...] | None = None
+) -> dict[str, Any]:
+    """The source's size and version (ETag or modification time): changes when the file does.
+
+    For a staged copy of an export (``shards``): its size and the export's files, sizes and versions
+    (the copy is written again by a retry, with a new modification time but the same bytes).
+    """
     try:
         info = source.fs.info(source.path)
     except FileNotFoundError as err:
@@ -175,10 +189,27 @@ def fingerprint(source: ObjectStoragePath) -> dict[str, Any]:
         raise FileNotFoundError(f"Cannot read the import source {source}: {err}") from err
     if info.get("type", "file") != "file":
         raise FileNotFoundError(f"The import source {source} is not a file.")
-    version = next(
-        (info[k] for k in ("ETag", "etag", "mtime", "LastModified", "last_modified") if info.get(k)), ""
+    if shards is not None:
+        return {"size": int(info["size"]), "shards": [list(shard) for shard in shards]}
+    return {"size": int(info["size"]), "version": info_version(info)}
+
+
+def check_same_shards(document: Mapping[str, Any], current: Mapping[str, Any], when: str) -> None:
+    """Raise when the export's files differ from those an earlier try or start of this task read."""
+    before = document.get("fingerprint", {}).get("shards")
+    now = current.get("shards")
+    if before is None or now is None or before == now:
+        return
+    old = {str(s[0]): s for s in before}
+    new = {str(s[0]): s for s in now}
+    changes = [f"{url} is new" for url in new if url not in old]
+    changes += [f"{url} is gone" for url in old if url not in new]
+    changes += [f"{url} changed" for url in new if url in old and new[url] != old[url]]
+    raise AirflowException(
+        f"The files of the export changed {when} ({'; '.join(changes[:10])}"
+        f"{'; ...' if len(changes) > 10 else ''}). Leave an export's files alone until its import "
+        "task has finished; clear the task to import the new set from the start."
     )
-    return {"size": int(info["size"]), "version": str(version)}
 
 
 def manifest_location(

@@ -48,6 +48,7 @@ from airflow_provider_marketo.operators._state import (
     TryInfo,
     WaitState,
     accepted_parts,
+    check_same_shards,
     fingerprint,
     load_document,
     manifest_location,
@@ -105,7 +106,7 @@ class Submission:
         tried = TryInfo.of(context, config.retries)
         manifest = ImportManifest(manifest_location(context, config, source, tried.scope), tried.scope)
         document = load_document(manifest)
-        current = fingerprint(source)
+        current = fingerprint(source, config.shards)
         kind = tried.kind_of(document)
         if kind == "resume":  # a try starts once: what an earlier start of it accepted is kept
             kind = "retry"
@@ -116,6 +117,7 @@ class Submission:
             accepted = accepted_parts(document)
             same = document.get("source") == str(source) and document.get("fingerprint") == current
             if accepted and not same:
+                check_same_shards(document, current, "since an earlier try imported some of its parts")
                 plan = cls._same_content(config, source, check_header, accepted)
             if accepted and not same and plan is None:
                 raise AirflowException(
@@ -164,8 +166,9 @@ class Submission:
             )
         plan = PartPlan.from_dict(document["plan"])
         accepted = accepted_parts(document)
-        current = fingerprint(source)
+        current = fingerprint(source, config.shards)
         if document.get("source") != str(source) or document.get("fingerprint") != current:
+            check_same_shards(document, current, "while this task was deferred")
             replanned = cls._same_content(config, source, None, accepted)
             if replanned is None or len(replanned.parts) != len(plan.parts):
                 raise AirflowException(
@@ -218,12 +221,8 @@ class Submission:
     def _plan(
         config: SubmissionConfig, source: ObjectStoragePath, check_header: Callable[[list[str]], None] | None
     ) -> PartPlan:
-        config.log.info(
-            "Reading and validating %s (%s) in parts of at most %d bytes.",
-            source,
-            config.file_format,
-            config.part_size,
-        )
+        how = (config.file_format, config.part_size)
+        config.log.info("Reading and validating %s (%s) in parts of at most %d bytes.", source, *how)
         with source.open("rb") as stream:  # type: ignore[no-untyped-call]
             plan = plan_parts(
                 cast("BinaryIO", stream),
@@ -234,13 +233,8 @@ class Submission:
                 check_header=check_header,
                 source_name=str(source),
             )
-        config.log.info(
-            "%s: %d bytes, %d data rows, %d part(s) planned.",
-            source,
-            plan.total_bytes,
-            plan.total_rows,
-            len(plan.parts),
-        )
+        sizes = (plan.total_bytes, plan.total_rows, len(plan.parts))
+        config.log.info("%s: %d bytes, %d data rows, %d part(s) planned.", source, *sizes)
         return plan
 
     @classmethod

@@ -12,6 +12,7 @@ does (files, report, checks), returning the sensor's summary.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import time
@@ -29,9 +30,15 @@ from airflow_provider_marketo.exceptions import (
 )
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
-from airflow_provider_marketo.operators._arguments import positive_int, to_object_storage_path
+from airflow_provider_marketo.operators._arguments import positive_int
 from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
 from airflow_provider_marketo.operators._lineage import import_lineage
+from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
+from airflow_provider_marketo.operators._staging import (
+    removed_unless_deferred,
+    staged_path,
+    to_object_storage_path,
+)
 from airflow_provider_marketo.operators._state import (
     MAX_POLL_INTERVAL,
     Defer,
@@ -45,7 +52,7 @@ from airflow_provider_marketo.operators._submission import Submission
 from airflow_provider_marketo.results import ResultChecks, finish_batches
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
-from airflow_provider_marketo.utils.delimited import check_format, infer_format
+from airflow_provider_marketo.utils.formats import check_format, infer_format
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -77,7 +84,19 @@ class BaseBulkImportOperator(BaseOperator):
 
     :param source: the file: a local path, an ``ObjectStoragePath`` or a URL such as
         ``s3://aws_conn@bucket/key.csv`` (templated). Its first row is a header of Marketo API names.
-    :param format: ``csv``, ``tsv`` or ``ssv``; inferred from the file extension when omitted.
+        Also a folder (prefix) or a glob (``.../data_*.csv.gz``) of an export's files, imported in
+        lexical order as one file: each file's header must equal the first's and is dropped; empty and
+        header-only files are skipped; ``_*``, ``.*`` and ``*.crc`` files are not data. A compressed
+        file (``.gz``, ``.bz2``, ``.xz``, ``.zst`` with ``zstandard``) is decompressed as it is read.
+    :param format: ``csv``, ``tsv`` or ``ssv``; inferred from the file extension (before a compression
+        suffix) when omitted. With ``delimiter``: the format the file is rewritten to (default csv).
+    :param column_names: the header of files written without one (Snowflake's ``HEADER = FALSE``).
+    :param delimiter: the files' delimiter if not the format's (``"|"``: Redshift), ``encoding`` if not
+        UTF-8 (``"cp1252"``), ``null_values``: exact NULL markers (``["\\N"]``) written as empty fields.
+        These parse fields with the ``csv`` module (slower than the byte-level copy used otherwise).
+    :param staging_path: folder (templated) of the staged copy of an export that is a folder, a glob,
+        compressed or rewritten (default: the local temp directory; use shared storage with several
+        workers, else a resume on another worker reads the export again).
     :param marketo_conn_id: the Marketo connection.
     :param max_active_jobs: at most this many of this task's jobs queued or importing at once
         (Marketo's queue holds 10 jobs for the whole instance).
@@ -109,7 +128,14 @@ class BaseBulkImportOperator(BaseOperator):
         :class:`BulkImportSensor` (``results_path`` is templated).
     """
 
-    template_fields: Sequence[str] = ("source", "format", "marketo_conn_id", "manifest_path", "results_path")
+    template_fields: Sequence[str] = (
+        "source",
+        "format",
+        "marketo_conn_id",
+        "manifest_path",
+        "staging_path",
+        "results_path",
+    )
     ui_color = "#5c4ee5"
     ui_fgcolor = "#ffffff"
 
@@ -130,6 +156,11 @@ class BaseBulkImportOperator(BaseOperator):
         manifest_path: str | ObjectStoragePath | None = None,
         keep_completed_on_clear: bool = False,
         check_schema: bool = True,
+        column_names: Sequence[str] | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        null_values: Sequence[str] | None = None,
+        staging_path: str | ObjectStoragePath | None = None,
         wait_for_completion: bool = False,
         results_path: str | ObjectStoragePath | None = None,
         max_failed_rows: int | None = None,
@@ -140,6 +171,12 @@ class BaseBulkImportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
+        self.staging_path = staging_path
+        self._resuming = False
+        self._staged: ObjectStoragePath | None = None
+        self._staged_format: str | None = None
+        self._shards: tuple[tuple[str, int, str], ...] | None = None
         self.check_schema = check_schema
         self.wait_for_completion = wait_for_completion
         self.results_path = results_path
@@ -192,8 +229,29 @@ class BaseBulkImportOperator(BaseOperator):
         return self.max_active_jobs
 
     def resolve_source(self, context: Context) -> ObjectStoragePath:
-        """The file to import (``execute`` and the resume both call this); override to produce it."""
-        return to_object_storage_path(self.source)
+        """The file to import (``execute`` and the resume both call this); override to produce it.
+
+        A single uncompressed file that needs no rewriting is imported as it is. An export (folder or
+        glob), a compressed file or one to rewrite is normalised into a staged file, once per task
+        instance: a resume after a deferral reuses it (after checking the export's files are the same).
+        """
+        options = dataclasses.replace(self.read_options, format=self.format or None)
+        source = prepare_source(
+            to_object_storage_path(self.source),
+            options,
+            staged_file=lambda: self.staged_file(context),
+            resuming=self._resuming,
+            max_part_bytes=self.part_size,
+            lookup_field=self.lookup_column,
+            required=self.required_columns,
+            log=self.log,
+        )
+        self._staged, self._staged_format, self._shards = source.staged, source.file_format, source.shards
+        return source.path
+
+    def staged_file(self, context: Context) -> ObjectStoragePath:
+        """Where this task instance stages what it imports (the same for every try and resume)."""
+        return staged_path(context, self.staging_path, "export")
 
     def _header_check(
         self, hook: MarketoHook, source: ObjectStoragePath
@@ -236,6 +294,17 @@ class BaseBulkImportOperator(BaseOperator):
     # Running.
 
     def execute(self, context: Context) -> list[int] | dict[str, Any]:
+        self._resuming, self._staged = False, None
+        with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
+            return self._execute(context)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Every resume after a deferral (whatever its method, a trigger failure or timeout too)."""
+        self._resuming, self._staged = True, None
+        with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
+            return super().resume_execution(next_method, next_kwargs, context)
+
+    def _execute(self, context: Context) -> list[int] | dict[str, Any]:
         source = self.resolve_source(context)
         config = self._config(source)
         check = self._header_check(MarketoHook(self.marketo_conn_id), source)
@@ -358,7 +427,8 @@ class BaseBulkImportOperator(BaseOperator):
             marketo_conn_id=self.marketo_conn_id,
             target=self.target,
             params=self.create_params(),
-            file_format=check_format(self.format) if self.format else infer_format(source.name),
+            file_format=self._staged_format
+            or (check_format(self.format) if self.format else infer_format(source.name)),
             part_size=self.part_size,
             lookup_column=self.lookup_column,
             required_columns=self.required_columns,
@@ -370,6 +440,7 @@ class BaseBulkImportOperator(BaseOperator):
             keep_completed_on_clear=self.keep_completed_on_clear,
             retries=int(self.retries or 0),
             manifest_path=None if not self.manifest_path else to_object_storage_path(self.manifest_path),
+            shards=self._shards,
             log=self.log,
         )
 

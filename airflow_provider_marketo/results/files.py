@@ -22,7 +22,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget, FileKind
-from airflow_provider_marketo.utils.delimited import FORMATS
+from airflow_provider_marketo.utils.formats import FORMATS
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,9 @@ query again; it is deleted when the task ends (succeeds, fails or is skipped; no
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlparse
@@ -23,11 +19,11 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook, ObjectStoragePath
 from sqlparse import tokens
 
-from airflow_provider_marketo._compat import AirflowException, AirflowSkipException, TaskDeferred
+from airflow_provider_marketo._compat import AirflowException, AirflowSkipException
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
-from airflow_provider_marketo.operators._arguments import to_object_storage_path
+from airflow_provider_marketo.operators._staging import staged_path
 from airflow_provider_marketo.operators._state import ParamValue
 from airflow_provider_marketo.operators.bulk_import import (
     BaseBulkImportOperator,
@@ -35,7 +31,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkLeadImportOperator,
     BulkProgramMemberImportOperator,
 )
-from airflow_provider_marketo.utils.delimited import check_format, validate_header
+from airflow_provider_marketo.utils.formats import check_format, validate_header
 from airflow_provider_marketo.utils.rows import RowWriter, check_writable_header
 
 if TYPE_CHECKING:
@@ -62,12 +58,6 @@ _KIND_ARGUMENTS = {
 #: Kind arguments a user may leave out.
 _OPTIONAL = frozenset({"lookup_field", "list_id", "partition_name"})
 _ON_EMPTY = ("skip", "fail")
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def default_staging_folder() -> ObjectStoragePath:
-    """The local folder for staged query results when ``staging_path`` is not given."""
-    return to_object_storage_path(os.path.join(tempfile.gettempdir(), "airflow-marketo-staging"))
 
 
 def has_top_level_order_by(sql: str) -> bool:
@@ -142,7 +132,6 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         "sql",
         "sql_conn_id",
         "parameters",
-        "staging_path",
         *_KIND_ARGUMENTS,
     )
     template_ext: Sequence[str] = (".sql",)
@@ -168,7 +157,7 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         staging_path: str | ObjectStoragePath | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(source="", format=format, **kwargs)
+        super().__init__(source="", format=format, staging_path=staging_path, **kwargs)
         if object_type not in _KINDS:
             raise ValueError(f"object_type must be one of {', '.join(_KINDS)}, got {object_type!r}.")
         given = {
@@ -186,6 +175,9 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         missing = [name for name in needed if given[name] in (None, "")]
         if missing:
             raise ValueError(f"object_type={object_type!r} needs {' and '.join(missing)}.")
+        options = self.read_options
+        if options.column_names or options.delimiter or options.encoding or options.null_values:
+            raise ValueError("column_names, delimiter, encoding and null_values apply to file sources only.")
         if on_empty not in _ON_EMPTY:
             raise ValueError(f"on_empty must be 'skip' or 'fail', got {on_empty!r}.")
         if fetch_size < 1:
@@ -202,8 +194,6 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         self.program_member_status = program_member_status
         self.fetch_size = fetch_size
         self.on_empty = on_empty
-        self.staging_path = staging_path
-        self._resuming = False
 
     # The kind's rules are those of its import operator (same arguments on self).
 
@@ -236,17 +226,6 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
 
     # Running.
 
-    def execute(self, context: Context) -> list[int] | dict[str, Any]:
-        self._resuming = False
-        with self._staged_until_done(context):
-            return super().execute(context)
-
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Every resume after a deferral (whatever its method, a trigger failure or timeout too)."""
-        self._resuming = True
-        with self._staged_until_done(context):
-            return super().resume_execution(next_method, next_kwargs, context)
-
     def resolve_source(self, context: Context) -> ObjectStoragePath:
         """The staged result: written by running the query, or reused when resuming after a deferral."""
         staged = self.staged_file(context)
@@ -261,6 +240,7 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
                 "It must return the same rows in the same order as before the deferral.",
                 staged,
             )
+        self._staged = staged
         rows = self._stage(staged)
         if rows == 0:
             staged.unlink(missing_ok=True)
@@ -279,36 +259,7 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
 
     def staged_file(self, context: Context) -> ObjectStoragePath:
         """Where this task instance stages the query result (the same for every try and resume)."""
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", None)
-        map_index = -1 if map_index is None else map_index
-        key = f"{ti.dag_id}\n{ti.task_id}\n{map_index}\n{ti.run_id}"
-        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        readable = ".".join(
-            _UNSAFE_NAME.sub("_", str(part)) for part in (ti.dag_id, ti.task_id, map_index, ti.run_id)
-        )
-        folder = to_object_storage_path(self.staging_path) if self.staging_path else default_staging_folder()
-        return folder / f"{readable}.{digest}.{check_format(self.format)}"
-
-    @contextmanager
-    def _staged_until_done(self, context: Context) -> Iterator[None]:
-        """Delete the staged file when the task ends here (success or failure), keep it on a deferral."""
-        deferred = False
-        try:
-            yield
-        except TaskDeferred:
-            deferred = True
-            raise
-        finally:
-            if not deferred:
-                self._remove_staged(context)
-
-    def _remove_staged(self, context: Context) -> None:
-        staged = self.staged_file(context)
-        try:
-            staged.unlink(missing_ok=True)
-        except OSError as err:
-            self.log.warning("Could not delete the staged query result %s: %s", staged, err)
+        return staged_path(context, self.staging_path, check_format(self.format))
 
     def _stage(self, staged: ObjectStoragePath) -> int:
         """Run the query and write its rows to ``staged``; return the number of data rows."""

@@ -21,15 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
-from airflow_provider_marketo.utils.delimited import (
-    InputFileError,
-    NoSink,
-    Splitter,
-    _BadUtf8,
-    _Source,
-    check_format,
-    scan_delimited,
-)
+from airflow_provider_marketo.utils.formats import InputFileError, check_format
+from airflow_provider_marketo.utils.reading import _BadUtf8, _Source
+from airflow_provider_marketo.utils.scanner import NoSink, Splitter, scan_delimited
 
 
 class SourceChangedError(InputFileError):
@@ -99,7 +93,7 @@ def plan_parts(
     Reads ``stream`` once, sequentially (it need not be seekable), validates everything (header,
     UTF-8, quotes, record sizes, at least one data row) and writes nothing. ``check_header(columns)``
     is called right after the header is parsed, before the data is read. Raises
-    :class:`~airflow_provider_marketo.utils.delimited.InputFileError`.
+    :class:`~airflow_provider_marketo.utils.formats.InputFileError`.
     """
     fmt = check_format(file_format)
     scan = scan_delimited(

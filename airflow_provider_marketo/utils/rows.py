@@ -29,7 +29,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, BinaryIO
 
-from airflow_provider_marketo.utils.delimited import FORMATS, InputFileError, check_format
+from airflow_provider_marketo.utils.formats import FORMATS, InputFileError, check_format
 
 #: Types written exactly as the csv module writes them (``None`` as an empty field).
 _AS_IS: frozenset[type] = frozenset({str, int, type(None)})

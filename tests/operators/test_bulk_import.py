@@ -26,7 +26,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
     rows_sent_of,
 )
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 from tests.operators.conftest import (
     CreateSpy,
     FakeTaskInstance,
@@ -391,6 +391,7 @@ def test_template_fields() -> None:
         "marketo_conn_id",
         "manifest_path",
         "results_path",
+        "staging_path",
     }
     assert {"api_name"} < set(BulkCustomObjectImportOperator.template_fields)
     assert {"program_id", "program_member_status"} < set(BulkProgramMemberImportOperator.template_fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from airflow_provider_marketo.exceptions import MarketoConfigError, MarketoRequestError
 from airflow_provider_marketo.testing import MarketoSimulator
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 from tests.operators.conftest import write_rows
 from tests.reliability.conftest import SIM_FAST, SummaryRow
 from tests.reliability.pipeline import api_calls, create_calls, lead_rows, run_pipeline
@@ -36,6 +37,24 @@ def _rows(rows: list[list[str]], name: str = "leads.csv") -> Callable[[Path, pyt
         return str(write_rows(directory / name, rows))
 
     return make
+
+
+def _export(*shards: bytes) -> Callable[[Path, pytest.FixtureRequest], str]:
+    """A folder of gzip shards ``data_N.csv.gz`` (each given as its compressed bytes)."""
+
+    def make(directory: Path, request: pytest.FixtureRequest) -> str:
+        folder = directory / "export"
+        folder.mkdir()
+        for n, data in enumerate(shards):
+            (folder / f"data_{n}.csv.gz").write_bytes(data)
+        return str(folder)
+
+    return make
+
+
+_GOOD_GZ = gzip.compress(
+    b"email,firstName\r\n" + b"".join(f"l{i}@example.com,{i:08x}\r\n".encode() for i in range(5000))
+)
 
 
 def _missing_bucket(directory: Path, request: pytest.FixtureRequest) -> str:
@@ -130,6 +149,24 @@ CASES = {
         InputFileError,
         "Unknown file format 'xlsx'; expected one of: csv, tsv, ssv",
         {"format": "xlsx"},
+    ),
+    "corrupt-gzip-shard": BadInput(
+        "corrupt gzip shard in an export folder",
+        _export(_GOOD_GZ, _GOOD_GZ[: len(_GOOD_GZ) // 2]),
+        InputFileError,
+        r"Shard \S+/data_1\.csv\.gz could not be decompressed \(gzip\) after \d+ bytes of data",
+    ),
+    "shard-header-differs": BadInput(
+        "shard header differs from the first shard's",
+        _export(_GOOD_GZ, gzip.compress(b"firstName,email\r\nAnn,a@example.com\r\n")),
+        InputFileError,
+        r"shard 2, \S+/data_1\.csv\.gz, differs .*column 1 is 'firstName', not 'email'",
+    ),
+    "gzip-named-csv": BadInput(
+        "gzip data named .csv",
+        _csv(_GOOD_GZ),
+        InputFileError,
+        r"leads\.csv is compressed \(gzip\), not UTF-8 delimited text",
     ),
     "missing-file": BadInput(
         "missing source file",

@@ -14,7 +14,8 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_marketo.utils.delimited import FORMATS, InputFileError, split_delimited
+from airflow_provider_marketo.utils.formats import FORMATS, InputFileError
+from airflow_provider_marketo.utils.part_files import split_delimited
 from airflow_provider_marketo.utils.rows import RowValueError, RowWriter
 from tests.transfers.conftest import HOSTILE, LONG_TEXT
 

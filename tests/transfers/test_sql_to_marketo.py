@@ -20,7 +20,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
 )
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, has_top_level_order_by
-from airflow_provider_marketo.utils.delimited import InputFileError
+from airflow_provider_marketo.utils.formats import InputFileError
 from airflow_provider_marketo.utils.rows import RowValueError, RowWriter
 from tests.operators.conftest import (
     CreateSpy,
@@ -223,6 +223,8 @@ def test_connection_that_is_not_sql(tmp_path: Path, sqlite_db: Path, marketo_con
         ({"api_name": "car_c"}, "api_name applies to"),
         ({"on_empty": "ignore"}, "on_empty must be"),
         ({"fetch_size": 0}, "fetch_size must be"),
+        ({"delimiter": "|"}, "apply to file sources only"),
+        ({"null_values": ["\\N"]}, "apply to file sources only"),
     ],
 )
 def test_invalid_arguments(kwargs: dict[str, Any], message: str, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import csv
 import io
 import random
 
-from airflow_provider_marketo.utils.delimited import FORMATS
+from airflow_provider_marketo.utils.formats import FORMATS
 
 #: Field fragments that stress a quote-aware splitter: every delimiter, quotes, doubled quotes,
 #: LF and CRLF inside fields, blank-line look-alikes and 2-, 3- and 4-byte UTF-8.

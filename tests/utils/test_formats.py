@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_marketo.utils.delimited import FORMATS, InputFileError, check_format, infer_format
+from airflow_provider_marketo.utils.formats import FORMATS, InputFileError, check_format, infer_format
 
 
 def test_formats_map_marketo_names_to_delimiters() -> None:
@@ -24,7 +24,7 @@ def test_infer_format_from_extension(name: str, expected: str) -> None:
     assert infer_format(name) == expected
 
 
-@pytest.mark.parametrize("name", ["leads.txt", "leads", "leads.csv.gz", "csv"])
+@pytest.mark.parametrize("name", ["leads.txt", "leads", "leads.txt.gz", "csv"])
 def test_infer_format_rejects_unknown_extensions(name: str) -> None:
     with pytest.raises(
         InputFileError, match=r"Cannot tell the format of .* pass format='csv', 'tsv' or 'ssv'"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_marketo.utils.delimited import FORMATS, InputFileError
+from airflow_provider_marketo.utils.formats import FORMATS, InputFileError
 from airflow_provider_marketo.utils.parts import plan_parts, read_part
 from tests.utils.hostile import Malformed, parse, strict_records
 from tests.utils.test_splitter import non_seekable

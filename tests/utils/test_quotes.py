@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_marketo.utils.delimited import FORMATS, InputFileError, split_delimited
+from airflow_provider_marketo.utils.formats import FORMATS, InputFileError
+from airflow_provider_marketo.utils.part_files import split_delimited
 from airflow_provider_marketo.utils.parts import PartPlan, plan_parts, read_part
 from tests.utils.hostile import parse
 

@@ -10,12 +10,8 @@ from typing import BinaryIO, cast
 
 import pytest
 
-from airflow_provider_marketo.utils.delimited import (
-    FORMATS,
-    MAX_PART_BYTES,
-    SplitResult,
-    split_delimited,
-)
+from airflow_provider_marketo.utils.formats import FORMATS, MAX_PART_BYTES
+from airflow_provider_marketo.utils.part_files import SplitResult, split_delimited
 from tests.utils.hostile import parse, random_rows, render
 
 

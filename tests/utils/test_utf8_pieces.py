@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_marketo.utils.delimited import InputFileError, split_delimited
+from airflow_provider_marketo.utils.formats import InputFileError
+from airflow_provider_marketo.utils.part_files import split_delimited
 
 PIECE = 1 << 14  # the splitter's decoding piece; errors are placed around its multiples
 BAD = [b"\x80", b"\xff", b"\xc3A", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf0\x9f\x98"]

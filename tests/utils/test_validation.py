@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_marketo.utils.delimited import (
-    InputFileError,
-    read_header,
-    split_delimited,
-    validate_header,
-)
+from airflow_provider_marketo.utils.formats import InputFileError, validate_header
+from airflow_provider_marketo.utils.part_files import split_delimited
+from airflow_provider_marketo.utils.reading import read_header
 
 
 def reject(data: bytes, tmp_path: Path, match: str, **kwargs: object) -> InputFileError:
