@@ -19,6 +19,8 @@ from typing import Any
 
 import requests
 
+from airflow_provider_marketo.limits import EXTRAS_BY_NAME
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_MARK = "BENCH-RESULT "
 #: Keys of every result row, in table order.
@@ -33,7 +35,10 @@ Row = dict[str, Any]
 #: Connection extras that lift our client call budget (100 calls per millisecond: no waiting).
 LIFTED_BUDGET: dict[str, Any] = {"calls_per_window": 100, "window_seconds": 0.001}
 #: Our default client call budget (connection extras): calls per window, window in seconds.
-DEFAULT_BUDGET = (50, 20.0)
+DEFAULT_BUDGET = (
+    int(EXTRAS_BY_NAME["calls_per_window"].default),
+    float(EXTRAS_BY_NAME["window_seconds"].default),
+)
 
 
 def budget_floor(calls: int, budget: tuple[int, float] = DEFAULT_BUDGET) -> float:
