@@ -93,10 +93,6 @@ class TokenCache:
             if token is not None and token.value == value:
                 del self._tokens[key]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
     def thread_lock(self, key: TokenKey) -> threading.Lock:
         """Serialises token fetches of threads for one key."""
         with self._lock:

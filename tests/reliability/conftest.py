@@ -113,7 +113,7 @@ def secrets_guard(
 ) -> Iterator[SecretsGuard]:
     """Fail the test if the client secret or an issued token shows up anywhere a user could see it."""
     caplog.set_level(logging.DEBUG)
-    TOKENS.clear()  # each test starts without a cached token
+    TOKENS.reset()  # each test starts without a cached token
     EVIDENCE.reset()
     guard = SecretsGuard(capsys)
     yield guard
