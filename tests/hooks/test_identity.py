@@ -18,7 +18,7 @@ from airflow_provider_marketo.hooks._token import MIN_TOKEN_SECONDS, TOKENS
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook, MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.hooks.conftest import SIM_FAST, set_connection
+from tests._support.sim import SIM_FAST, set_connection
 
 pytestmark = pytest.mark.marketo_simulator(**SIM_FAST)
 TOKEN_PATH = "/identity/oauth/token"
