@@ -31,6 +31,12 @@ def loop_local(key: Hashable, factory: Callable[[], T]) -> T:
         return value
 
 
+def loop_objects() -> list[Any]:
+    """Everything registered for the running loop (e.g. to close clients before the loop ends)."""
+    with _lock:
+        return list(_per_loop.get(asyncio.get_running_loop(), {}).values())
+
+
 def _reset_after_fork() -> None:
     global _lock
     _lock = threading.Lock()  # the parent may have held it while forking

@@ -97,3 +97,14 @@ class SimulatorClient:
         response = requests.get(f"{self.base_url}/_sim/counters", timeout=30)
         response.raise_for_status()
         return Counter(response.json()["calls"])
+
+
+class SimulatorAt(SimulatorClient):
+    """A simulator already running at ``base_url`` (e.g. in another process), default credentials."""
+
+    def __init__(self, base_url: str = "") -> None:
+        self._base_url = base_url
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url

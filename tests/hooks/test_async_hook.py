@@ -8,10 +8,10 @@ import io
 import pytest
 
 from airflow_provider_marketo.exceptions import MarketoAuthError, MarketoBatchNotFoundError
+from airflow_provider_marketo.hooks._loops import loop_objects
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook, MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests._support.internals import loop_objects
 from tests._support.sim import SIM_FAST, set_connection
 
 LEADS = BulkTarget("leads")
