@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests._support import adobe_examples as ex
-from tests.e2e.conftest import run_dag
+from tests._support.processes import run_dag
 
 pytestmark = pytest.mark.e2e
 

@@ -31,7 +31,7 @@ import psutil
 import pytest
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.e2e.conftest import (
+from tests._support.processes import (
     BIN,
     cluster_env,
     free_port,

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from airflow_provider_marketo._compat import dag_bag
-from tests.e2e.conftest import DAGS, run_dag
+from tests._support.processes import DAGS, run_dag
 
 EXAMPLE_DAG_IDS = {"marketo_warehouse_export", "marketo_large_export", "marketo_custom_objects_and_members"}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.conftest import kill_now, start_process, stop_processes
+from tests._support.processes import kill_now, start_process, stop_processes
 
 # A parent that starts two children (one in its own session, one that ignores SIGTERM, as a log
 # server busy in a request may), prints their pids, and waits.
