@@ -57,16 +57,9 @@ def child(path: str, mode: str) -> dict[str, Any]:
         raise RuntimeError(message)
     settings = hook.settings
     if mode == "requests-files":
-        response = requests.get(
-            settings.identity_url + "/identity/oauth/token",
-            params={
-                "grant_type": "client_credentials",
-                "client_id": settings.client_id,
-                "client_secret": settings.client_secret,
-            },
-            timeout=60,
-        )
-        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        from airflow_provider_marketo.hooks._token import get_token
+
+        headers = {"Authorization": f"Bearer {get_token(hook.session, settings)}"}  # cached by the test call
     before = rss_kb()
     exact = reset_peak_rss()
     with open(path, "rb") as file:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_marketo.testing import MarketoSimulator
 from airflow_provider_marketo.testing.client import SimulatorClient
 from tests._support.files import DELIMITERS
 
@@ -20,15 +19,17 @@ SIM_FAST: dict[str, Any] = {"window_seconds": 1.0}
 
 def set_connection(
     monkeypatch: pytest.MonkeyPatch,
-    sim: MarketoSimulator,
+    sim: SimulatorClient,
     conn_id: str = "marketo_default",
     *,
-    extra: dict[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    base: Mapping[str, Any] = FAST_EXTRAS,
     **fields: Any,
 ) -> str:
-    """Point ``conn_id`` at ``sim`` (through its environment variable) with :data:`FAST_EXTRAS` under
-    ``extra``; ``fields`` override host, login, password, ... Returns the conn id."""
-    for key, value in sim.conn_env(conn_id, extra={**FAST_EXTRAS, **(extra or {})}, **fields).items():
+    """Point ``conn_id`` at ``sim`` (through its environment variable) with the extras ``base``
+    (:data:`FAST_EXTRAS` unless told) updated by ``extra``; ``fields`` override host, login, password,
+    ... Returns the conn id."""
+    for key, value in sim.conn_env(conn_id, extra={**base, **(extra or {})}, **fields).items():
         monkeypatch.setenv(key, value)
     return conn_id
 

@@ -30,7 +30,7 @@ from airflow_provider_marketo.results.files import scan_result_file
 from airflow_provider_marketo.sensors._arguments import as_int_list
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
-from tests._support.sim import create_lead_job, good_rows, mixed_rows
+from tests._support.sim import create_lead_job, good_rows, mixed_rows, set_connection
 from tests._support.tasks import first_event
 
 FAILURE_REASONS = {"Invalid data type in field Lead Score": 1, "Value for lookup field 'email' not found": 1}
@@ -603,9 +603,7 @@ def test_poke_tolerates_a_transient_error(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch, context: Any
 ) -> None:
     batch_id = create_lead_job(marketo_simulator, good_rows(2))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MARKETO_ONCE", marketo_simulator.connection_json(extra={"max_attempts": 1})
-    )
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503)
     task = sensor(batch_ids=[batch_id], deferrable=False, marketo_conn_id="marketo_once", timeout=30)
     assert task.poke(context) is False
@@ -644,9 +642,7 @@ def test_reschedule_mode_reaches_the_transient_error_limit(
 ) -> None:
     """Issue 13 item 4: the count survives reschedules (task state store), per try."""
     batch_id = create_lead_job(marketo_simulator, good_rows(2))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MARKETO_ONCE", marketo_simulator.connection_json(extra={"max_attempts": 1})
-    )
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=100)
     store = FakeStateStore()
     context: Any = {"ti": TryTI(try_number=1), "task_state_store": store}
@@ -663,9 +659,7 @@ def test_reschedule_mode_resets_the_count_after_a_clean_poke(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch_id = create_lead_job(marketo_simulator, good_rows(2))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MARKETO_ONCE", marketo_simulator.connection_json(extra={"max_attempts": 1})
-    )
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     context: Any = {"ti": TryTI(), "task_state_store": FakeStateStore()}
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=1)
     assert reschedule_poke(context, batch_id, max_transient_errors=1) is False
@@ -678,9 +672,7 @@ def test_poke_mode_reaches_the_transient_error_limit(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch, context: Any
 ) -> None:
     batch_id = create_lead_job(marketo_simulator, good_rows(2))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MARKETO_ONCE", marketo_simulator.connection_json(extra={"max_attempts": 1})
-    )
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=100)
     task = sensor(
         batch_ids=[batch_id], deferrable=False, marketo_conn_id="marketo_once", max_transient_errors=1

@@ -17,7 +17,7 @@ from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.testing.config import DEFAULT_CLIENT_SECRET
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, describe_error, poll_delays
-from tests._support.sim import create_lead_job, good_rows, mixed_rows
+from tests._support.sim import create_lead_job, good_rows, mixed_rows, set_connection
 from tests._support.tasks import first_event
 
 LEADS = BulkTarget("leads").to_dict()
@@ -222,9 +222,7 @@ async def test_gateway_errors_outliving_the_hook_retries(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch_id = create_lead_job(marketo_simulator, good_rows(1))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MARKETO_ONCE", marketo_simulator.connection_json(extra={"max_attempts": 1})
-    )
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", count=2, path=rf"/batch/{batch_id}\.json", status=502)
     trigger = make_trigger([batch_id], "marketo_once", max_transient_errors=1)
     on_sim_clock(trigger, marketo_simulator)
