@@ -1,7 +1,7 @@
 """Marketo's documented limits and the ``marketo`` connection's extras: the one home of each number.
 
 Marketo's limits are per instance and shared by every integration of the customer (Adobe's
-developer docs; ``docs/connection.md``). The connection extras (defaults and bounds) are read by
+developer docs: Bulk Import, error codes, limits). The connection extras (defaults, bounds) are read by
 :class:`~airflow_provider_marketo.hooks._settings.MarketoSettings` and shown by the connection form,
 whose ``conn-fields`` :func:`conn_fields` generates. No Airflow import.
 """
