@@ -46,29 +46,20 @@ AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= AIRFLOW_VERSION
 
 # mypy checks against the newest minor (TYPE_CHECKING); the other branches run on the older ones.
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk import exceptions as _exceptions
     from airflow.sdk.configuration import conf
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        AirflowTaskTimeout,
-        TaskDeferralError,
-        TaskDeferralTimeout,
-        TaskDeferred,
-    )
 else:
+    from airflow import exceptions as _exceptions
     from airflow.configuration import conf
-    from airflow.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        AirflowTaskTimeout,
-        TaskDeferralError,
-        TaskDeferralTimeout,
-        TaskDeferred,
-    )
+# Task exceptions: ``airflow.sdk.exceptions`` from 3.2, ``airflow.exceptions`` in 3.1.
+AirflowException = _exceptions.AirflowException
+AirflowFailException = _exceptions.AirflowFailException
+AirflowSensorTimeout = _exceptions.AirflowSensorTimeout
+AirflowSkipException = _exceptions.AirflowSkipException
+AirflowTaskTimeout = _exceptions.AirflowTaskTimeout
+TaskDeferralError = _exceptions.TaskDeferralError
+TaskDeferralTimeout = _exceptions.TaskDeferralTimeout
+TaskDeferred = _exceptions.TaskDeferred
 
 
 async def _amask_secret_in_thread(secret: JsonValue, name: str | None = None) -> None:

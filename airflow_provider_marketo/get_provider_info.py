@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_marketo import __version__
+from airflow_provider_marketo.limits import conn_fields
 
 INTEGRATION = "Marketo"
 
@@ -56,43 +57,7 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "client secret of the LaunchPoint API service",
                     },
                 },
-                "conn-fields": {
-                    "identity_url": {
-                        "label": "Identity base URL",
-                        "description": "Only if the Identity service is not on the REST host.",
-                        "schema": {"type": ["string", "null"], "format": "url"},
-                    },
-                    "timeout": {
-                        "label": "Request timeout (s)",
-                        "description": "Seconds to wait for one HTTP response. Default 60.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                    "max_attempts": {
-                        "label": "Max attempts per call",
-                        "description": "Attempts for a retryable error (5xx, 604, 606, 615, ...). Default 6.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
-                    },
-                    "max_retry_seconds": {
-                        "label": "Max retry time (s)",
-                        "description": "Give up retrying one call after this many seconds. Default 300.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
-                    },
-                    "calls_per_window": {
-                        "label": "Call budget per window",
-                        "description": "Client-side limit of calls per window, shared by the process. Default 50.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
-                    },
-                    "window_seconds": {
-                        "label": "Budget window (s)",
-                        "description": "Length of the sliding window of the call budget. Default 20.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                    "max_concurrent_calls": {
-                        "label": "Max calls in flight",
-                        "description": "Calls in flight at once per process. Default 5 (Marketo allows 10).",
-                        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 10},
-                    },
-                },
+                "conn-fields": conn_fields(),
             }
         ],
     }

@@ -14,7 +14,6 @@ from airflow_provider_marketo.exceptions import MarketoConfigError
 
 ObjectKind = Literal["leads", "custom_objects", "program_members"]
 FileKind = Literal["failures", "warnings"]
-JobStatus = Literal["Queued", "Importing", "Complete", "Failed"]
 
 OBJECT_KINDS: tuple[str, ...] = get_args(ObjectKind)
 TERMINAL_STATUSES = frozenset({"Complete", "Failed"})

@@ -34,11 +34,13 @@ from benchmarks.harness import (
     Row,
     SimulatorProcess,
     emit,
+    prepare_environment,
     row,
     run_child,
     write_leads,
     write_rows,
 )
+from benchmarks.table import print_table
 
 BENCH = "deferral"
 TARGET_READS = 2.0
@@ -278,7 +280,7 @@ def run(megabytes: int = 1000, parts: int = 20, job_seconds: float = 10.0) -> li
         part_size = source.stat().st_size // parts + 200  # ``parts`` parts of about ROWS_PER_PART rows
         # The call budget is lifted on both sides: (d) measures the waits, not Marketo's 100 calls / 20 s.
         with SimulatorProcess(rows_per_second=rows_per_second, calls_per_window=10**9) as sim:
-            env = sim.conn_env(**LIFTED_BUDGET)
+            env = sim.conn_env(extra=LIFTED_BUDGET)
             r = run_child("bench_deferral", "makespan", str(source), str(part_size), env=env)
         ideal = parts * ROWS_PER_PART / rows_per_second / 2
         rows.append(
@@ -298,6 +300,7 @@ def run(megabytes: int = 1000, parts: int = 20, job_seconds: float = 10.0) -> li
 
 
 def main() -> None:
+    prepare_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megabytes", type=int, default=1000)
     parser.add_argument("--parts", type=int, default=20)
@@ -308,8 +311,6 @@ def main() -> None:
         kind, *rest = args.child
         emit(child_reads(*rest) if kind == "reads" else child_makespan(*rest))
         return
-    from benchmarks.run import print_table
-
     print_table(run(args.megabytes, args.parts, args.job_seconds))
 
 

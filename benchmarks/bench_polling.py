@@ -21,7 +21,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import LIFTED_BUDGET, Row, row, status_calls, write_rows
+from benchmarks.harness import LIFTED_BUDGET, Row, prepare_environment, row, status_calls, write_rows
+from benchmarks.table import print_table
 
 BENCH = "status calls per job"
 JOB_SECONDS = (10.0, 60.0, 600.0)
@@ -82,7 +83,6 @@ def _connection(value: str) -> Iterator[None]:
 
 def measured(job_seconds: float, interval: float, max_interval: float) -> int:
     """Status calls the real trigger makes for a job of ``job_seconds`` on the simulator clock."""
-    import json
 
     from airflow_provider_marketo.hooks.marketo import MarketoHook
     from airflow_provider_marketo.objects import BulkTarget
@@ -92,21 +92,19 @@ def measured(job_seconds: float, interval: float, max_interval: float) -> int:
     with (
         MarketoSimulator(rows_per_second=1.0) as sim,
         tempfile.TemporaryDirectory(prefix="bench-polling-") as tmp,
+        _connection(sim.connection_json(extra=LIFTED_BUDGET)),
     ):
-        conn = json.loads(sim.connection_json())
-        conn["extra"] = LIFTED_BUDGET
-        with _connection(json.dumps(conn)):
-            path = Path(tmp) / "job.csv"
-            write_rows(path, int(job_seconds))
-            with path.open("rb") as file:
-                batch_id = MarketoHook().create_import(
-                    BulkTarget("leads"), file, file_format="csv", filename="job.csv"
-                )
-            before = status_calls(sim.counters)
-            status = asyncio.run(_clocked_run(sim, batch_id, interval, max_interval))
-            if status != "success":
-                raise RuntimeError(f"The trigger ended with {status!r}")
-            return status_calls(sim.counters) - before
+        path = Path(tmp) / "job.csv"
+        write_rows(path, int(job_seconds))
+        with path.open("rb") as file:
+            batch_id = MarketoHook().create_import(
+                BulkTarget("leads"), file, file_format="csv", filename="job.csv"
+            )
+        before = status_calls(sim.counters)
+        status = asyncio.run(_clocked_run(sim, batch_id, interval, max_interval))
+        if status != "success":
+            raise RuntimeError(f"The trigger ended with {status!r}")
+        return status_calls(sim.counters) - before
 
 
 def run(job_seconds: Sequence[float] = JOB_SECONDS, verify: bool = True) -> list[Row]:
@@ -143,10 +141,9 @@ def run(job_seconds: Sequence[float] = JOB_SECONDS, verify: bool = True) -> list
 
 
 def main() -> None:
+    prepare_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.parse_args()
-    from benchmarks.run import print_table
-
     print_table(run())
 
 

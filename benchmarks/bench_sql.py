@@ -24,7 +24,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.harness import Row, emit, peak_rss_kb, reset_peak_rss, row, rss_kb, run_child
+from benchmarks.harness import (
+    Row,
+    emit,
+    peak_rss_kb,
+    prepare_environment,
+    reset_peak_rss,
+    row,
+    rss_kb,
+    run_child,
+)
+from benchmarks.table import print_table
 
 BENCH = "sql transfer staging"
 QUERY = (
@@ -224,6 +234,7 @@ def run(sizes: tuple[int, ...] = (10_000, 1_000_000)) -> list[Row]:
 
 
 def main() -> None:
+    prepare_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default="10000,1000000", help="comma-separated table sizes")
     parser.add_argument("--child", nargs=2, metavar=("DATABASE", "MODE"), help=argparse.SUPPRESS)
@@ -231,8 +242,6 @@ def main() -> None:
     if args.child:
         emit(child(*args.child))
         return
-    from benchmarks.run import print_table
-
     print_table(run(tuple(int(n) for n in args.rows.split(","))))
 
 

@@ -27,14 +27,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from airflow_provider_marketo.testing.client import SimulatorAt
 from benchmarks.harness import (
     LIFTED_BUDGET,
     Row,
     SimulatorProcess,
-    api_calls,
     budget_floor,
     emit,
     peak_rss_kb,
+    prepare_environment,
     reset_peak_rss,
     row,
     rss_kb,
@@ -42,6 +43,7 @@ from benchmarks.harness import (
     write_leads,
     write_rows,
 )
+from benchmarks.table import print_table
 
 BENCH = "import throughput"
 PART_SIZE = 200_000
@@ -79,10 +81,8 @@ async def _wait_complete(batch_ids: list[int]) -> dict[str, Any]:
 
 def _api_calls() -> int:
     """API calls the simulator has counted so far."""
-    import requests
-
     base_url = json.loads(os.environ["AIRFLOW_CONN_MARKETO_DEFAULT"])["host"]
-    return api_calls(requests.get(f"{base_url}/_sim/counters", timeout=30).json())
+    return sum(SimulatorAt(base_url).api_calls().values())
 
 
 def child(source: str, part_size: str) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def run(parts: Sequence[int] = PARTS, part_size: int = PART_SIZE) -> list[Row]:
         tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp,
         SimulatorProcess(rows_per_second=0, calls_per_window=10**9) as sim,
     ):
-        env = sim.conn_env(**LIFTED_BUDGET)
+        env = sim.conn_env(extra=LIFTED_BUDGET)
         for count in parts:
             sim.reset()
             source = Path(tmp) / f"leads-{count}.csv"
@@ -193,6 +193,7 @@ def run(parts: Sequence[int] = PARTS, part_size: int = PART_SIZE) -> list[Row]:
 
 
 def main() -> None:
+    prepare_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default=",".join(map(str, PARTS)))
     parser.add_argument("--part-size", type=int, default=PART_SIZE)
@@ -201,8 +202,6 @@ def main() -> None:
     if args.child:
         emit(child(*args.child))
         return
-    from benchmarks.run import print_table
-
     print_table(run([int(p) for p in args.parts.split(",")], args.part_size))
 
 

@@ -42,10 +42,12 @@ from benchmarks.harness import (
     cpu_seconds,
     emit,
     errors,
+    prepare_environment,
     row,
     rss_kb,
     status_calls,
 )
+from benchmarks.table import print_table
 
 BENCH = "triggerer, {n} triggers"
 #: How long one job takes in the unthrottled setting (simulated import time).
@@ -172,13 +174,13 @@ class _Setting:
 
     def create_jobs(self, calls_per_window: int | None = None) -> None:
         """Create the jobs over plain HTTP; with a rate window, move the clock past it every so often."""
-        token = self.sim.token()
+        token = self.sim.access_token()
         body = b"email,firstName\nlead@example.com,Lead\n"
         batch_ids = []
         for i in range(self.n):
             if calls_per_window and i and i % (calls_per_window - 10) == 0:
                 self.sim.advance_clock(21)
-            batch_ids.append(self.sim.create_lead_job(body, token))
+            batch_ids.append(self.sim.create_lead_job(body, token=token))
         if calls_per_window:
             self.sim.advance_clock(21)  # an empty rate window for the triggers
         self.ids_file.write_text(json.dumps(batch_ids))
@@ -191,7 +193,7 @@ class _Setting:
             str(self.ids_file),
             str(cap),
             "1" if measure_rss else "0",
-            env=self.sim.conn_env(**self.extras),
+            env=self.sim.conn_env(extra=self.extras),
         )
 
     def finish(self) -> dict[str, Any]:
@@ -344,6 +346,7 @@ def run_budget(triggers: int = 1000, naive_cap: float | None = None) -> list[Row
 
 
 def main() -> None:
+    prepare_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--triggers", type=int, default=1000)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -351,8 +354,6 @@ def main() -> None:
     if args.child:
         emit(child(*args.child))
         return
-    from benchmarks.run import print_table
-
     print_table(run(args.triggers) + run_budget(args.triggers))
 
 

@@ -27,6 +27,7 @@ from benchmarks.harness import (
     SimulatorProcess,
     emit,
     peak_rss_kb,
+    prepare_environment,
     reset_peak_rss,
     row,
     rss_kb,
@@ -34,6 +35,7 @@ from benchmarks.harness import (
     skipped,
     write_leads,
 )
+from benchmarks.table import print_table
 
 BENCH = "upload 10 MB part"
 #: Largest upload time of ours relative to curl.
@@ -55,16 +57,9 @@ def child(path: str, mode: str) -> dict[str, Any]:
         raise RuntimeError(message)
     settings = hook.settings
     if mode == "requests-files":
-        response = requests.get(
-            settings.identity_url + "/identity/oauth/token",
-            params={
-                "grant_type": "client_credentials",
-                "client_id": settings.client_id,
-                "client_secret": settings.client_secret,
-            },
-            timeout=60,
-        )
-        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        from airflow_provider_marketo.hooks._token import get_token
+
+        headers = {"Authorization": f"Bearer {get_token(hook.session, settings)}"}  # cached by the test call
     before = rss_kb()
     exact = reset_peak_rss()
     with open(path, "rb") as file:
@@ -87,7 +82,7 @@ def child(path: str, mode: str) -> dict[str, Any]:
 
 def curl_upload(sim: SimulatorProcess, path: Path) -> float:
     """``curl -F file=@path`` to the create endpoint; curl's own ``time_total`` in seconds."""
-    config = f'header = "Authorization: Bearer {sim.token()}"\n'  # on stdin: never in argv
+    config = f'header = "Authorization: Bearer {sim.access_token()}"\n'  # on stdin: never in argv
     done = subprocess.run(
         [
             "curl",
@@ -186,6 +181,7 @@ def run(runs: int = 5, part_bytes: int | None = None) -> list[Row]:
 
 
 def main() -> None:
+    prepare_environment()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--child", nargs=2, metavar=("PATH", "MODE"), help=argparse.SUPPRESS)
@@ -193,8 +189,6 @@ def main() -> None:
     if args.child:
         emit(child(*args.child))
         return
-    from benchmarks.run import print_table
-
     print_table(run(args.runs))
 
 

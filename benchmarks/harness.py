@@ -1,7 +1,8 @@
 """What the benchmarks share: result rows, a simulator in its own process, child processes, memory, data.
 
-Importing this module points Airflow at a throw-away ``AIRFLOW_HOME`` and keeps loopback traffic away
-from proxies, for this process and every child it starts; Airflow logs warnings only in this process.
+Importing this module changes nothing; :func:`prepare_environment` (called first by every ``main()``)
+points Airflow at a throw-away ``AIRFLOW_HOME`` and keeps loopback traffic away from proxies, and
+:func:`bench_env` gives every child the same.
 """
 
 from __future__ import annotations
@@ -19,21 +20,23 @@ from typing import Any
 
 import requests
 
+from airflow_provider_marketo.limits import EXTRAS_BY_NAME
+from airflow_provider_marketo.testing.client import SimulatorAt
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_MARK = "BENCH-RESULT "
 #: Keys of every result row, in table order.
 ROW_KEYS = ("benchmark", "metric", "unit", "ours", "baseline", "ratio", "target", "met", "note")
 
-os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "marketo-benchmarks-airflow-home"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-for _name in ("NO_PROXY", "no_proxy"):
-    os.environ.setdefault(_name, "127.0.0.1,localhost")
 
 Row = dict[str, Any]
 #: Connection extras that lift our client call budget (100 calls per millisecond: no waiting).
 LIFTED_BUDGET: dict[str, Any] = {"calls_per_window": 100, "window_seconds": 0.001}
 #: Our default client call budget (connection extras): calls per window, window in seconds.
-DEFAULT_BUDGET = (50, 20.0)
+DEFAULT_BUDGET = (
+    int(EXTRAS_BY_NAME["calls_per_window"].default),
+    float(EXTRAS_BY_NAME["window_seconds"].default),
+)
 
 
 def budget_floor(calls: int, budget: tuple[int, float] = DEFAULT_BUDGET) -> float:
@@ -148,9 +151,31 @@ def write_rows(path: Path, rows: int, *, start: int = 0) -> None:
 # -- child processes --------------------------------------------------------------------------------
 
 
+def _environment_defaults() -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(Path(tempfile.gettempdir()) / "marketo-benchmarks-airflow-home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+
+
+def prepare_environment() -> None:
+    """Point Airflow at a throw-away ``AIRFLOW_HOME`` and keep loopback traffic away from proxies (what
+    the caller set wins). Every ``main()`` calls it first, before anything imports Airflow."""
+    for name, value in _environment_defaults().items():
+        os.environ.setdefault(name, value)
+
+
 def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a child process: ours, with the project importable."""
-    env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO", **(extra or {})}
+    """The environment of a child process: the defaults of :func:`prepare_environment`, ours, with the
+    project importable."""
+    env = {
+        **_environment_defaults(),
+        **os.environ,
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        **(extra or {}),
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
@@ -199,16 +224,17 @@ def run_child(module: str, *args: str, env: Mapping[str, str] | None = None) -> 
 # -- a simulator in its own process ------------------------------------------------------------------
 
 
-class SimulatorProcess:
-    """A Marketo simulator (``MarketoSimulator(**config)``) in its own process, controlled over HTTP.
+class SimulatorProcess(SimulatorAt):
+    """A Marketo simulator (``MarketoSimulator(**config)``) in its own process, controlled over HTTP: the
+    simulator's command line (``python -m airflow_provider_marketo.testing serve --config ...``).
 
     Its CPU and memory are not counted as ours. ``/_sim`` control paths are not rate limited.
     """
 
     def __init__(self, **config: Any) -> None:
+        super().__init__()
         self.config = config
         self._process: subprocess.Popen[bytes] | None = None
-        self.base_url = ""
         self.http = requests.Session()
 
     def __enter__(self) -> SimulatorProcess:
@@ -218,7 +244,8 @@ class SimulatorProcess:
                 [
                     sys.executable,
                     "-m",
-                    "benchmarks.simserver",
+                    "airflow_provider_marketo.testing",
+                    "serve",
                     "--config",
                     json.dumps(self.config),
                     "--url-file",
@@ -226,6 +253,7 @@ class SimulatorProcess:
                 ],
                 cwd=ROOT,
                 env=bench_env(),
+                stdout=subprocess.DEVNULL,
             )
             deadline = time.monotonic() + 60
             while not (url_file.exists() and url_file.read_text().strip()):
@@ -233,7 +261,7 @@ class SimulatorProcess:
                     self.__exit__(None, None, None)
                     raise RuntimeError("The simulator process did not start")
                 time.sleep(0.05)
-            self.base_url = url_file.read_text().strip()
+            self._base_url = url_file.read_text().strip()
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -246,22 +274,6 @@ class SimulatorProcess:
                 self._process.kill()
                 self._process.wait()
             self._process = None
-
-    def connection_json(self, **extra: Any) -> str:
-        """The ``AIRFLOW_CONN_MARKETO_DEFAULT`` value for this simulator (``extra``: connection extras)."""
-        from airflow_provider_marketo.testing.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-
-        conn = {
-            "conn_type": "marketo",
-            "host": self.base_url,
-            "login": DEFAULT_CLIENT_ID,
-            "password": DEFAULT_CLIENT_SECRET,
-            "extra": extra,
-        }
-        return json.dumps(conn)
-
-    def conn_env(self, **extra: Any) -> dict[str, str]:
-        return {"AIRFLOW_CONN_MARKETO_DEFAULT": self.connection_json(**extra)}
 
     def _control(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         if body is None:
@@ -281,46 +293,10 @@ class SimulatorProcess:
     def reset(self) -> None:
         self._control("reset", {})
 
-    def token(self) -> str:
-        """An access token, fetched the way any client does (one identity call)."""
-        from airflow_provider_marketo.testing.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-
-        response = self.http.get(
-            f"{self.base_url}/identity/oauth/token",
-            params={
-                "grant_type": "client_credentials",
-                "client_id": DEFAULT_CLIENT_ID,
-                "client_secret": DEFAULT_CLIENT_SECRET,
-            },
-            timeout=30,
-        )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
-
-    def create_lead_job(self, body: bytes, token: str) -> int:
-        """Create a lead import over plain HTTP (set-up, not measured); return its batch id."""
-        response = self.http.post(
-            f"{self.base_url}/bulk/v1/leads.json",
-            data={"format": "csv"},
-            files={"file": ("leads.csv", body, "text/csv")},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
-        response.raise_for_status()
-        payload = response.json()
-        if not payload.get("success"):
-            raise RuntimeError(f"The simulator refused an import: {payload.get('errors')}")
-        return int(payload["result"][0]["batchId"])
-
 
 def status_calls(counters: Mapping[str, Any]) -> int:
     """Lead status calls in the simulator's counters."""
     return sum(n for key, n in counters["calls"].items() if key.startswith("GET /bulk/v1/leads/batch/"))
-
-
-def api_calls(counters: Mapping[str, Any]) -> int:
-    """Every counted API call (identity calls excluded)."""
-    return sum(int(n) for n in counters["calls"].values())
 
 
 def errors(counters: Mapping[str, Any], code: str) -> int:

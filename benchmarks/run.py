@@ -29,11 +29,11 @@ from benchmarks import (
     bench_triggers,
     bench_upload,
 )
-from benchmarks.harness import ROOT, Row, skipped
+from benchmarks.harness import ROOT, Row, prepare_environment, skipped
+from benchmarks.table import print_table, table
 
 RESULTS = ROOT / "benchmarks" / "results.md"
 BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql")
-COLUMNS = ("benchmark", "metric", "ours", "baseline", "ratio", "target", "met")
 
 
 def split_rows(sizes: Sequence[str]) -> list[Row]:
@@ -43,54 +43,6 @@ def split_rows(sizes: Sequence[str]) -> list[Row]:
     except ImportError as err:
         return [skipped("split", "all", f"benchmarks/bench_split.py is not available: {err}")]
     return bench_split.rows(list(sizes))
-
-
-# -- table ------------------------------------------------------------------------------------------
-
-
-def _number(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if float(value).is_integer() or abs(value) >= 100:
-        text = f"{value:,.0f}"
-    elif abs(value) >= 10:
-        text = f"{value:.1f}"
-    else:
-        text = f"{value:.3g}"
-    return f"{text} {unit}".strip()
-
-
-def _cells(r: Row) -> list[str]:
-    ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x" if r["ratio"] >= 0.1 else f"{r['ratio']:.2g}x"
-    return [
-        r["benchmark"],
-        r["metric"],
-        _number(r["ours"], r["unit"]),
-        _number(r["baseline"], r["unit"]),
-        ratio,
-        r["target"] or "-",
-        r["met"] or "-",
-    ]
-
-
-def table(rows: Sequence[Row]) -> str:
-    """The rows as an aligned Markdown table, followed by the notes of the rows that have one."""
-    lines = [list(COLUMNS), *(_cells(r) for r in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-
-    def render(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    out = [render(lines[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out += [render(cells) for cells in lines[1:]]
-    notes = [f"- {r['benchmark']}, {r['metric']}: {r['note']}" for r in rows if r["note"]]
-    if notes:
-        out += ["", "Notes (ratio = ours / baseline):", *notes]
-    return "\n".join(out)
-
-
-def print_table(rows: Sequence[Row]) -> None:
-    print(table(rows), flush=True)
 
 
 def write_markdown(rows: Sequence[Row], path: Path, *, quick: bool, seconds: float) -> None:
@@ -127,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"subset of {','.join(BENCHMARKS)}")
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown file to write")
     args = parser.parse_args(argv)
+    prepare_environment()
     # The runner's own output stays readable; measured children log at INFO (see bench_env). Set here,
     # not at import, so that importing the benchmarks (the smoke test) leaves the process alone.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")

@@ -1,4 +1,5 @@
-"""Test-wide setup: an isolated AIRFLOW_HOME before Airflow is imported, and no network besides loopback."""
+"""Test-wide setup: an isolated AIRFLOW_HOME before Airflow is imported, and no network besides loopback;
+the fixtures several folders use (moto S3, a create spy, a running simulator clock)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,15 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
 import json  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests._support.api import Api
+    from tests._support.tasks import CreateSpy
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +73,37 @@ def moto_s3(moto_s3_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, A
     )
     client.create_bucket(Bucket=bucket)
     return {"bucket": bucket, "conn_id": "aws_test", "endpoint": moto_s3_server, "client": client, "env": env}
+
+
+@pytest.fixture
+def create_spy(marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch) -> CreateSpy:
+    """Records how many of our jobs were unfinished at each ``create_import``."""
+    from tests._support.tasks import CreateSpy  # Airflow is imported only once the test needs it
+
+    return CreateSpy(marketo_simulator).install(monkeypatch)
+
+
+@pytest.fixture
+def running_clock(marketo_simulator: Any) -> Iterator[None]:
+    """Advance the simulator clock by 0.5 s every 10 ms of real time while the test runs."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.01):
+            marketo_simulator.advance_clock(0.5)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+@pytest.fixture
+def api(marketo_simulator: Any) -> Iterator[Api]:
+    """The simulator's plain-``requests`` client (simulator and contract tests)."""
+    from tests._support.api import Api
+
+    client = Api(marketo_simulator)
+    yield client
+    client.session.close()  # idle keep-alive connections would slow the server's shutdown

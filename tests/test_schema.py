@@ -18,7 +18,8 @@ from airflow_provider_marketo.operators.bulk_import import (
 from airflow_provider_marketo.schema import TargetSchema, check_header, fetch_schema
 from airflow_provider_marketo.testing import MarketoSimulator
 from airflow_provider_marketo.utils.formats import InputFileError
-from tests.operators.conftest import make_context, write_rows
+from tests._support.files import write_rows
+from tests._support.tasks import make_context
 
 DESCRIBE_LEADS = "GET /rest/v1/leads/describe2.json"
 DESCRIBE_CAR = "GET /rest/v1/customobjects/{apiName}/describe.json"

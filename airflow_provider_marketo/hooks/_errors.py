@@ -29,8 +29,8 @@ from airflow_provider_marketo.exceptions import (
     MarketoRetryableError,
     MarketoTokenError,
 )
+from airflow_provider_marketo.limits import MAX_REQUEST_MB
 
-MAX_REQUEST_MB = 10
 _EXCERPT_CHARS = 160
 _HEAD = re.compile(r"<head\b.*?</head>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.IGNORECASE | re.DOTALL)

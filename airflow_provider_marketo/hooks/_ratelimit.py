@@ -82,10 +82,6 @@ class CallGate:
         self.in_flight = 0
         self._waiters: deque[_Waiter] = deque()
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
     def _take(self) -> bool:
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1

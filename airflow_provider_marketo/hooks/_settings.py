@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_marketo.exceptions import MarketoConfigError
+from airflow_provider_marketo.limits import CONNECTION_EXTRAS, KNOWN_EXTRAS, ConnectionExtra
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -23,27 +23,6 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True)
-class _Limit:
-    default: float
-    minimum: float
-    maximum: float = math.inf
-    integer: bool = False
-    strict_minimum: bool = False
-
-
-#: Numeric extras of the connection: default, bounds, integer or not.
-_NUMERIC_EXTRAS: dict[str, _Limit] = {
-    "timeout": _Limit(60, 0, strict_minimum=True),
-    "max_attempts": _Limit(6, 1, integer=True),
-    "max_retry_seconds": _Limit(300, 0),
-    "calls_per_window": _Limit(50, 1, 100, integer=True),
-    "window_seconds": _Limit(20, 0, strict_minimum=True),
-    "max_concurrent_calls": _Limit(5, 1, 10, integer=True),
-}
-_KNOWN_EXTRAS = frozenset({"identity_url", *_NUMERIC_EXTRAS})
-
-
-@dataclass(frozen=True)
 class MarketoSettings:
     """Everything the hooks need to talk to one Marketo instance (``client_secret`` is never shown)."""
 
@@ -52,12 +31,13 @@ class MarketoSettings:
     identity_url: str
     client_id: str
     client_secret: str = field(repr=False)
-    timeout: float = 60
-    max_attempts: int = 6
-    max_retry_seconds: float = 300
-    calls_per_window: int = 50
-    window_seconds: float = 20
-    max_concurrent_calls: int = 5
+    #: The numeric extras (defaults and bounds: :data:`~airflow_provider_marketo.limits.CONNECTION_EXTRAS`).
+    timeout: float
+    max_attempts: int
+    max_retry_seconds: float
+    calls_per_window: int
+    window_seconds: float
+    max_concurrent_calls: int
 
     @property
     def token_key(self) -> tuple[str, str, str]:
@@ -80,7 +60,7 @@ class MarketoSettings:
         extras = conn.extra_dejson
         if not isinstance(extras, Mapping):
             raise MarketoConfigError(f"The extra of connection {conn_id!r} must be a JSON object.")
-        unknown = sorted(set(extras) - _KNOWN_EXTRAS)
+        unknown = sorted(set(extras) - KNOWN_EXTRAS)
         if unknown:
             log.warning("Connection %r: ignoring unknown extra fields %s.", conn_id, unknown)
         base_url = normalize_base_url(str(conn.host), conn_id, port=conn.port, suffix="/rest")
@@ -90,7 +70,7 @@ class MarketoSettings:
             if identity
             else base_url
         )
-        numbers = {name: _number(extras, name, limit, conn_id) for name, limit in _NUMERIC_EXTRAS.items()}
+        numbers = {extra.name: _number(extras, extra, conn_id) for extra in CONNECTION_EXTRAS}
         return cls(
             conn_id=conn_id,
             base_url=base_url,
@@ -134,11 +114,12 @@ def normalize_base_url(
     return f"{parts.scheme}://{netloc}{path}"
 
 
-def _number(extras: Mapping[str, Any], name: str, limit: _Limit, conn_id: str) -> Any:
+def _number(extras: Mapping[str, Any], extra: ConnectionExtra, conn_id: str) -> Any:
+    name = extra.name
     raw = extras.get(name)
     if raw is None or raw == "":
-        return int(limit.default) if limit.integer else float(limit.default)
-    kind = "an integer" if limit.integer else "a number"
+        return extra.parse_default()
+    kind = "an integer" if extra.integer else "a number"
     try:
         if isinstance(raw, bool):
             raise ValueError
@@ -147,11 +128,10 @@ def _number(extras: Mapping[str, Any], name: str, limit: _Limit, conn_id: str) -
         raise MarketoConfigError(
             f"Connection {conn_id!r}: extra {name!r} must be {kind}, got {raw!r}."
         ) from None
-    if limit.integer and not value.is_integer():
+    if extra.integer and not value.is_integer():
         raise MarketoConfigError(f"Connection {conn_id!r}: extra {name!r} must be {kind}, got {raw!r}.")
-    too_small = value <= limit.minimum if limit.strict_minimum else value < limit.minimum
-    if too_small or value > limit.maximum or not math.isfinite(value):
-        low = f"> {limit.minimum:g}" if limit.strict_minimum else f">= {limit.minimum:g}"
-        high = f" and <= {limit.maximum:g}" if math.isfinite(limit.maximum) else ""
-        raise MarketoConfigError(f"Connection {conn_id!r}: extra {name!r} must be {low}{high}, got {raw!r}.")
-    return int(value) if limit.integer else value
+    if not extra.accepts(value):
+        raise MarketoConfigError(
+            f"Connection {conn_id!r}: extra {name!r} must be {extra.bounds_text()}, got {raw!r}."
+        )
+    return int(value) if extra.integer else value

@@ -12,9 +12,7 @@ import io
 from typing import BinaryIO
 
 from airflow_provider_marketo.exceptions import MarketoFileTooLargeError
-from airflow_provider_marketo.hooks._errors import MAX_REQUEST_MB
-
-MAX_REQUEST_BYTES = MAX_REQUEST_MB * 1024 * 1024
+from airflow_provider_marketo.limits import MAX_REQUEST_BYTES, MAX_REQUEST_MB
 
 
 def _start_position(file: BinaryIO) -> int | None:

@@ -93,10 +93,6 @@ class TokenCache:
             if token is not None and token.value == value:
                 del self._tokens[key]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
     def thread_lock(self, key: TokenKey) -> threading.Lock:
         """Serialises token fetches of threads for one key."""
         with self._lock:
@@ -136,20 +132,23 @@ def _expiring_wait(settings: MarketoSettings, expires_in: float, asked: int) -> 
     return max(expires_in, 0.0) + EXPIRY_MARGIN_SECONDS
 
 
-def _store(settings: MarketoSettings, value: str, expires_in: float) -> None:
-    TOKENS.put(settings.token_key, value, expires_in)
-    log.info("Got a Marketo access token for connection %r (valid %d s more).", settings.conn_id, expires_in)
+def _received(settings: MarketoSettings, value: str, expires_in: float, asked: int) -> float | None:
+    """Keep a token Identity gave (``None``) or say how long to wait before asking again."""
+    wait = _expiring_wait(settings, expires_in, asked)
+    if wait is None:
+        TOKENS.put(settings.token_key, value, expires_in)
+        log.info(
+            "Got a Marketo access token for connection %r (valid %d s more).", settings.conn_id, expires_in
+        )
+    return wait
 
 
 def get_token(session: requests.Session, settings: MarketoSettings) -> str:
     """The cached token, or a new one fetched with ``session`` (one fetch at a time per key)."""
-    key = settings.token_key
-    cached = TOKENS.get(key)
-    if cached:
+    if cached := TOKENS.get(settings.token_key):
         return cached
-    with TOKENS.thread_lock(key):
-        cached = TOKENS.get(key)
-        if cached:
+    with TOKENS.thread_lock(settings.token_key):
+        if cached := TOKENS.get(settings.token_key):
             return cached
         url, form = _identity_request(settings)
         for asked in itertools.count(1):
@@ -160,23 +159,18 @@ def get_token(session: requests.Session, settings: MarketoSettings) -> str:
             with response:
                 value, expires_in = parse_token(response, conn_id=settings.conn_id)
             mask_secret(value)
-            wait = _expiring_wait(settings, expires_in, asked)
-            if wait is None:
-                break
+            if (wait := _received(settings, value, expires_in, asked)) is None:
+                return value
             time.sleep(wait)
-        _store(settings, value, expires_in)
-        return value
+        raise AssertionError("unreachable: itertools.count never ends")
 
 
 async def aget_token(client: httpx.AsyncClient, settings: MarketoSettings) -> str:
     """Async :func:`get_token`: concurrent coroutines of one loop share a single fetch."""
-    key = settings.token_key
-    cached = TOKENS.get(key)
-    if cached:
+    if cached := TOKENS.get(settings.token_key):
         return cached
-    async with loop_local(("token-lock", key), asyncio.Lock):
-        cached = TOKENS.get(key)
-        if cached:
+    async with loop_local(("token-lock", settings.token_key), asyncio.Lock):
+        if cached := TOKENS.get(settings.token_key):
             return cached
         url, form = _identity_request(settings)
         for asked in itertools.count(1):
@@ -186,12 +180,10 @@ async def aget_token(client: httpx.AsyncClient, settings: MarketoSettings) -> st
                 raise transport_error(exc, "the access token") from None
             value, expires_in = parse_token(response, conn_id=settings.conn_id)
             await amask_secret(value)
-            wait = _expiring_wait(settings, expires_in, asked)
-            if wait is None:
-                break
+            if (wait := _received(settings, value, expires_in, asked)) is None:
+                return value
             await asyncio.sleep(wait)
-        _store(settings, value, expires_in)
-        return value
+        raise AssertionError("unreachable: itertools.count never ends")
 
 
 class TokenRenewals:

@@ -70,13 +70,12 @@ class Submission:
         source: ObjectStoragePath,
         manifest: ImportManifest,
         tried: TryInfo,
-        *,
         plan: PartPlan,
         source_fingerprint: dict[str, Any],
         accepted: dict[int, SubmittedPart],
-        wait: WaitState,
-        started_at: float,
+        saved: Mapping[str, Any] | None = None,
     ) -> None:
+        """``saved``: the manifest of the try that deferred (its wait and start), None for a new try."""
         self.config = config
         self.source = source
         self.manifest = manifest
@@ -84,8 +83,8 @@ class Submission:
         self.plan = plan
         self.fingerprint = source_fingerprint
         self.accepted = accepted
-        self.wait = wait
-        self.started_at = started_at
+        self.wait = WaitState.from_dict((saved or {}).get("wait", {}))
+        self.started_at = float((saved or {}).get("started_at") or time.time())
         self.hook = MarketoHook(config.marketo_conn_id)
         self.log = config.log
         self._manifest_ok = True
@@ -137,17 +136,7 @@ class Submission:
             plan, accepted = cls._kept_on_clear(config, document, source, current)
         if plan is None:
             plan = cls._plan(config, source, check_header)
-        submission = cls(
-            config,
-            source,
-            manifest,
-            tried,
-            plan=plan,
-            source_fingerprint=current,
-            accepted=accepted,
-            wait=WaitState(),
-            started_at=time.time(),
-        )
+        submission = cls(config, source, manifest, tried, plan, current, accepted)
         submission._save(first=True)
         return submission
 
@@ -177,17 +166,7 @@ class Submission:
                     "Do not change an import's source until the task has finished."
                 )
             plan = replanned
-        submission = cls(
-            config,
-            source,
-            manifest,
-            tried,
-            plan=plan,
-            source_fingerprint=current,
-            accepted=accepted,
-            wait=WaitState.from_dict(document.get("wait", {})),
-            started_at=float(document.get("started_at") or time.time()),
-        )
+        submission = cls(config, source, manifest, tried, plan, current, accepted, document)
         submission._apply(event)
         return submission
 

@@ -29,6 +29,7 @@ from airflow_provider_marketo.exceptions import (
     MarketoQueueFullError,
 )
 from airflow_provider_marketo.hooks.marketo import MarketoHook
+from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._arguments import positive_int
 from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
@@ -59,9 +60,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
-#: Default part size: our conservative reading of Marketo's 10 MB request limit, leaving 64 KiB for
-#: the multipart envelope.
-DEFAULT_PART_SIZE = 10_000_000 - 64 * 1024
+#: Default (and largest) part size: Marketo's request limit less room for the multipart envelope.
+DEFAULT_PART_SIZE = MAX_PART_BYTES
 #: Smallest part size accepted (a part must hold the header and at least one row).
 MIN_PART_SIZE = 1024
 

@@ -1,8 +1,12 @@
-"""Command line: ``python -m airflow_provider_marketo.testing serve [options]``."""
+"""Command line: ``python -m airflow_provider_marketo.testing serve [options]``.
+
+``--config '{"max_queue": 2000}'`` sets any :class:`SimulatorConfig` field (the benchmarks use it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
 from pathlib import Path
@@ -22,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     serve.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     serve.add_argument("--url-file", type=Path, help="also write the base URL to this file")
+    serve.add_argument(
+        "--config", type=json.loads, default={}, help="any SimulatorConfig overrides, as a JSON object"
+    )
     return parser
 
 
@@ -34,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["rows_per_second"] = args.rows_per_second
     if args.token_ttl is not None:
         overrides["token_ttl"] = args.token_ttl
+    overrides.update(args.config)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

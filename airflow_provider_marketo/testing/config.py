@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from airflow_provider_marketo import limits
+
 FieldType = Literal["string", "email", "integer", "float", "date", "datetime", "boolean"]
 
 DEFAULT_CLIENT_ID = "sim-client-id"
@@ -84,14 +86,14 @@ class SimulatorConfig:
     token_ttl: int = 3600
     #: Import speed on the simulator clock; 0 = a job completes on the next API call.
     rows_per_second: float = 1000.0
-    max_importing: int = 2
-    max_queue: int = 10
-    calls_per_window: int = 100
-    window_seconds: float = 20.0
-    max_in_flight: int = 10
-    daily_quota: int = 50000
-    max_body_bytes: int = 10 * 1024 * 1024
-    batch_ttl_days: int = 7
+    max_importing: int = limits.MAX_PROCESSING_JOBS
+    max_queue: int = limits.MAX_QUEUED_JOBS
+    calls_per_window: int = limits.RATE_LIMIT_CALLS
+    window_seconds: float = float(limits.RATE_LIMIT_WINDOW_SECONDS)
+    max_in_flight: int = limits.MAX_CONCURRENT_CALLS
+    daily_quota: int = limits.DAILY_QUOTA_CALLS
+    max_body_bytes: int = limits.MAX_REQUEST_BYTES
+    batch_ttl_days: int = limits.BATCH_ID_DAYS
     lead_fields: dict[str, FieldType] = field(default_factory=_lead_fields)
     #: Display names used in failure reasons; other fields get one derived from the camelCase name.
     field_display_names: dict[str, str] = field(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
 import time
+from collections import Counter
 from types import TracebackType
 from typing import Any
 
 import uvicorn
 
 from airflow_provider_marketo.testing.app import create_app
+from airflow_provider_marketo.testing.client import SimulatorClient
 from airflow_provider_marketo.testing.config import SimulatorConfig
 from airflow_provider_marketo.testing.faults import DropConnection, Fault
 from airflow_provider_marketo.testing.state import SimulatorState
@@ -28,7 +29,7 @@ class _HideDroppedConnections(logging.Filter):
 _DROP_FILTER = _HideDroppedConnections()
 
 
-class MarketoSimulator:
+class MarketoSimulator(SimulatorClient):
     """A running Marketo simulator; use as a context manager, or call ``start()`` and ``stop()``.
 
     Keyword arguments override :class:`SimulatorConfig` fields, e.g. ``MarketoSimulator(rows_per_second=0)``.
@@ -110,17 +111,6 @@ class MarketoSimulator:
     def client_secret(self) -> str:
         return self.config.clients[self.client_id]
 
-    def connection_json(self, conn_type: str = "marketo") -> str:
-        """An Airflow connection as JSON, for an ``AIRFLOW_CONN_<ID>`` environment variable."""
-        return json.dumps(
-            {
-                "conn_type": conn_type,
-                "host": self.base_url,
-                "login": self.client_id,
-                "password": self.client_secret,
-            }
-        )
-
     # -- control -----------------------------------------------------------------------------
     def inject(
         self,
@@ -161,6 +151,10 @@ class MarketoSimulator:
     @property
     def counters(self) -> dict[str, Any]:
         return self.state.counters()
+
+    def api_calls(self) -> Counter[str]:
+        """API calls served so far (identity calls excluded), by method and path template."""
+        return Counter(self.state.counters()["calls"])
 
     @property
     def requests_log(self) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import bench_deferral, bench_polling, bench_throughput, bench_triggers, bench_upload, run
 from benchmarks.harness import ROW_KEYS, Row, row, skipped
+from benchmarks.table import table
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,7 @@ def test_table_has_every_row() -> None:
         row("a", "m1", 2.0, 4.0, unit="s", target="<= 1x", met=True, note="n1"),
         skipped("b", "m2", "no tool"),
     ]
-    text = run.table(rows)
+    text = table(rows)
     lines = text.splitlines()
     assert lines[0].split("|")[1].strip() == "benchmark"
     assert "0.50x" in lines[2] and "yes" in lines[2]

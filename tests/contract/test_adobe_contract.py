@@ -1,6 +1,6 @@
 """Adobe's documented examples against our parsing and against the simulator's answers.
 
-The examples and their pages are in :mod:`tests.contract.adobe_examples`. Parsing: every documented
+The examples and their pages are in :mod:`tests._support.adobe_examples`. Parsing: every documented
 response is accepted by the code that reads it in production (envelope, status, token, describe).
 Simulator: the same request (the documented file and parameters) gets a response with the same
 fields (``result`` elements exactly; the envelope at least), and the failure and warning files are
@@ -20,8 +20,8 @@ from airflow_provider_marketo.hooks._errors import error_from_envelope, parse_en
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus, ObjectKind
 from airflow_provider_marketo.schema import fetch_schema
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.contract import adobe_examples as ex
-from tests.simulator.conftest import Api
+from tests._support import adobe_examples as ex
+from tests._support.api import Api
 
 KINDS: dict[str, tuple[ObjectKind, str, str]] = {
     # kind, create path, status path template

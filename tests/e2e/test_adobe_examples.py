@@ -1,6 +1,6 @@
 """Adobe's example files for the three kinds of import, through operator and sensor in dag.test().
 
-The files are those of Adobe's pages (``tests/contract/adobe_examples.py``): the seed page's
+The files are those of Adobe's pages (``tests/_support/adobe_examples.py``): the seed page's
 ``FirstName,LastName,Email,Company`` leads, the program member page's Lannister file and the custom
 object page's cars. A second DAG holds two files the schema check must stop before any upload.
 No request the simulator received may carry the client secret or a token in its URL.
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract import adobe_examples as ex
-from tests.e2e.conftest import run_dag
+from tests._support import adobe_examples as ex
+from tests._support.processes import run_dag
 
 pytestmark = pytest.mark.e2e
 

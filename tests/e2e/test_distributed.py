@@ -31,7 +31,7 @@ import psutil
 import pytest
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.e2e.conftest import (
+from tests._support.processes import (
     BIN,
     cluster_env,
     free_port,
@@ -170,13 +170,6 @@ def simulators() -> Iterator[dict[str, MarketoSimulator]]:
         yield {"slow": slow, "limits": limits}
 
 
-def _connection(sim: MarketoSimulator, **extra: Any) -> str:
-    conn = json.loads(sim.connection_json())
-    if extra:
-        conn["extra"] = extra
-    return json.dumps(conn)
-
-
 @pytest.fixture(scope="module")
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, simulators: dict[str, MarketoSimulator]
@@ -211,13 +204,13 @@ def cluster(
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="5",
         AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="2",
         AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="10",
-        AIRFLOW_CONN_MARKETO_SLOW=_connection(simulators["slow"]),
-        AIRFLOW_CONN_MARKETO_LIMITS=_connection(simulators["limits"]),
+        AIRFLOW_CONN_MARKETO_SLOW=simulators["slow"].connection_json(),
+        AIRFLOW_CONN_MARKETO_LIMITS=simulators["limits"].connection_json(),
         # The recommended setup: 2 pool slots x 25 calls / 20 s, doubled because the task that takes
         # over a slot starts with a fresh client-side window while its predecessor's calls still
         # count at Marketo: 100 at most; 2 x 4 calls in flight of 10.
-        AIRFLOW_CONN_MARKETO_LIMITS_SHARED=_connection(
-            simulators["limits"], calls_per_window=25, max_concurrent_calls=4
+        AIRFLOW_CONN_MARKETO_LIMITS_SHARED=simulators["limits"].connection_json(
+            extra={"calls_per_window": 25, "max_concurrent_calls": 4}
         ),
     )
     cluster = Cluster(home, env, logs_dir)

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from airflow_provider_marketo._compat import dag_bag
-from tests.e2e.conftest import DAGS, run_dag
+from tests._support.processes import DAGS, run_dag
 
 #: Every example DAG file (one DAG each, named after its file).
 EXAMPLE_DAG_IDS = {path.stem for path in DAGS.glob("marketo_*.py")}

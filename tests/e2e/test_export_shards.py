@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import run_dag
+from tests._support.processes import run_dag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.e2e.conftest import kill_now, start_process, stop_processes
+from tests._support.processes import kill_now, start_process, stop_processes
 
 # A parent that starts two children (one in its own session, one that ignores SIGTERM, as a log
 # server busy in a request may), prints their pids, and waits.
@@ -93,7 +93,7 @@ def test_stop_processes_fails_when_a_process_survives(
     try:
         # A process that no signal reaches (as one in uninterruptible sleep): the fixture must say so.
         monkeypatch.setattr(psutil.Process, "kill", lambda self: None)
-        monkeypatch.setattr("tests.e2e.conftest._signal_group", lambda pgid, sig: None)
+        monkeypatch.setattr("tests._support.processes._signal_group", lambda pgid, sig: None)
         with pytest.raises(AssertionError, match="left running"):
             stop_processes([proc], timeout=0.5, kill_wait=0.5)
     finally:

@@ -5,16 +5,13 @@ a new task process resumes it from the manifest in the task state store. Skip wi
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_real_airflow import _airflow, _json, _wait, airflow_cluster
+from tests._support.processes import run_in_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-__all__ = ["airflow_cluster"]  # the fixture, imported from the other real-Airflow test
 
 DAG_ID = "marketo_large_export"
 
@@ -25,21 +22,7 @@ DAG_ID = "marketo_large_export"
 def test_large_export_defers_through_the_triggerer(
     airflow_cluster: dict[str, Any], marketo_simulator: Any
 ) -> None:
-    env = airflow_cluster["env"]
-
-    def dag_known() -> bool:
-        dags = _json(_airflow(env, "dags", "list", "--output", "json")) or []
-        return any(d.get("dag_id") == DAG_ID for d in dags)
-
-    _wait("the dag-processor to parse the DAG", dag_known, 180, airflow_cluster)
-    assert _airflow(env, "dags", "trigger", DAG_ID, "--conf", json.dumps({"megabytes": 25}))
-
-    def run_state() -> str | None:
-        runs = _json(_airflow(env, "dags", "list-runs", DAG_ID, "--output", "json")) or []
-        return next((r["state"] for r in runs if r.get("state") in ("success", "failed")), None)
-
-    state = _wait("the DAG run to finish", run_state, 400, airflow_cluster)
-    task_logs = sorted((Path(env["AIRFLOW_HOME"]) / "logs" / f"dag_id={DAG_ID}").rglob("*.log"))
+    state, task_logs = run_in_cluster(airflow_cluster, DAG_ID, {"megabytes": 25}, timeout=400)
     shown = "\n".join(f"== {p}\n{p.read_text(errors='replace')[-3000:]}" for p in task_logs)
     assert state == "success", shown
     import_logs = [p for p in task_logs if "task_id=import_leads" in str(p)]

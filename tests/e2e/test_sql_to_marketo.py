@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.conftest import DAGS, run_dag
+from tests._support.processes import DAGS, run_dag
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -12,7 +12,7 @@ from airflow_provider_marketo.hooks._loops import loop_objects
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook, MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.hooks.conftest import SIM_FAST, api_calls, set_connection
+from tests._support.sim import SIM_FAST, set_connection
 
 LEADS = BulkTarget("leads")
 STATUS = "GET /bulk/v1/leads/batch/{batchId}.json"
@@ -57,7 +57,7 @@ async def test_many_coroutines_share_one_token_and_one_client(
     assert sim.counters["token_calls"] == 2  # one by the sync hook, one for all 40 coroutines
     errors = sim.counters["errors"]
     assert errors.get("602", 0) + errors.get("601", 0) == 40  # each used the dead token once, then renewed
-    assert api_calls(sim, STATUS) == 80
+    assert sim.api_calls()[STATUS] == 80
     clients = [obj for obj in loop_objects() if type(obj).__name__ == "AsyncClient"]
     assert len(clients) == 1
 
@@ -75,7 +75,7 @@ async def test_async_retries(hook: MarketoHook, sim: MarketoSimulator) -> None:
     sim.inject("error_code", code="615", path="/batch/")
     sim.inject("error_code", code="606", path="/batch/")
     assert (await async_hook.get_import_status(LEADS, batch_id)).batch_id == batch_id
-    assert api_calls(sim, STATUS) == 4
+    assert sim.api_calls()[STATUS] == 4
     sim.expire_tokens()
     assert (await async_hook.get_import_status(LEADS, batch_id)).batch_id == batch_id
     assert sim.counters["errors"]["602"] == 1

@@ -23,7 +23,8 @@ from airflow_provider_marketo.hooks._token import MAX_TOKEN_RENEWALS
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.hooks.conftest import SIM_FAST, api_calls, closed_port, set_connection
+from tests._support.files import NonSeekable
+from tests._support.sim import SIM_FAST, closed_port, set_connection
 
 LEADS = BulkTarget("leads")
 CREATE = "POST /bulk/v1/leads.json"
@@ -44,21 +45,6 @@ def upload(hook: MarketoHook, data: bytes = LEAD_CSV, **kwargs: Any) -> int:
     )
 
 
-class NonSeekable(io.RawIOBase):
-    """A stream that can only be read forward (like a pipe)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        chunk = self._data.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-
 # -- tokens ---------------------------------------------------------------------------------------
 
 
@@ -69,7 +55,7 @@ def test_one_token_serves_many_calls(hook: MarketoHook, sim: MarketoSimulator) -
     assert hook.download_import_file(LEADS, batch_id, "failures", io.BytesIO())
     assert MarketoHook(hook.marketo_conn_id).get_import_status(LEADS, batch_id).is_terminal
     assert sim.counters["token_calls"] == 1
-    assert api_calls(sim, STATUS) == 4
+    assert sim.api_calls()[STATUS] == 4
 
 
 def test_602_then_601_each_cost_one_token_call(hook: MarketoHook, sim: MarketoSimulator) -> None:
@@ -82,7 +68,7 @@ def test_602_then_601_each_cost_one_token_call(hook: MarketoHook, sim: MarketoSi
     sim.inject("error_code", code="601", path="/batch/")
     assert hook.get_import_status(LEADS, batch_id).batch_id == batch_id
     assert sim.counters["token_calls"] == 3
-    assert api_calls(sim, STATUS) == 4
+    assert sim.api_calls()[STATUS] == 4
 
 
 def test_token_errors_are_retried_with_a_fresh_token_up_to_the_bound(
@@ -92,7 +78,7 @@ def test_token_errors_are_retried_with_a_fresh_token_up_to_the_bound(
     sim.inject("error_code", code="601", count=MAX_TOKEN_RENEWALS + 1, path="/batch/")
     with pytest.raises(MarketoTokenError):
         hook.get_import_status(LEADS, batch_id)
-    assert api_calls(sim, STATUS) == MAX_TOKEN_RENEWALS + 1
+    assert sim.api_calls()[STATUS] == MAX_TOKEN_RENEWALS + 1
     assert sim.counters["token_calls"] == MAX_TOKEN_RENEWALS + 1
 
 
@@ -100,7 +86,7 @@ def test_token_errors_within_the_bound_succeed(hook: MarketoHook, sim: MarketoSi
     batch_id = upload(hook)
     sim.inject("error_code", code="602", count=MAX_TOKEN_RENEWALS, path="/batch/")
     assert hook.get_import_status(LEADS, batch_id).batch_id == batch_id
-    assert api_calls(sim, STATUS) == MAX_TOKEN_RENEWALS + 1
+    assert sim.api_calls()[STATUS] == MAX_TOKEN_RENEWALS + 1
 
 
 def test_upload_after_token_expiry_resends_the_whole_file(hook: MarketoHook, sim: MarketoSimulator) -> None:
@@ -108,7 +94,7 @@ def test_upload_after_token_expiry_resends_the_whole_file(hook: MarketoHook, sim
     sim.expire_tokens()
     batch_id = upload(hook)
     assert sim.job_file(batch_id) == LEAD_CSV
-    assert api_calls(sim, CREATE) == 2
+    assert sim.api_calls()[CREATE] == 2
 
 
 def test_bad_credentials_fail_at_once(sim: MarketoSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +129,7 @@ def test_606_waits_out_the_window_then_succeeds(
     with caplog.at_level(logging.INFO):
         assert hook.get_import_status(LEADS, batch_id).status == "Complete"
     assert sim.counters["errors"]["606"] == 1
-    assert api_calls(sim, STATUS) == 2
+    assert sim.api_calls()[STATUS] == 2
     assert "waiting out the rate window" in caplog.text
 
 
@@ -151,7 +137,7 @@ def test_615_is_retried(hook: MarketoHook, sim: MarketoSimulator) -> None:
     batch_id = upload(hook)
     sim.inject("error_code", code="615", count=2, path="/batch/")
     assert hook.get_import_status(LEADS, batch_id).batch_id == batch_id
-    assert api_calls(sim, STATUS) == 3
+    assert sim.api_calls()[STATUS] == 3
 
 
 def test_retries_are_bounded(sim: MarketoSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,7 +145,7 @@ def test_retries_are_bounded(sim: MarketoSimulator, monkeypatch: pytest.MonkeyPa
     sim.inject("error_code", code="615", count=10, path="/batch/")
     with pytest.raises(MarketoConcurrencyError):
         hook.get_import_status(LEADS, 1)
-    assert api_calls(sim, STATUS) == 3
+    assert sim.api_calls()[STATUS] == 3
 
 
 def test_html_502_is_retried_and_the_upload_rewound(hook: MarketoHook, sim: MarketoSimulator) -> None:
@@ -211,7 +197,7 @@ def test_1006_unknown_column_is_fatal(hook: MarketoHook, sim: MarketoSimulator) 
     with pytest.raises(MarketoRequestError) as info:
         upload(hook, b"email,shoeSize\nann@example.com,42\n")
     assert info.value.code == "1006"
-    assert api_calls(sim, CREATE) == 1
+    assert sim.api_calls()[CREATE] == 1
 
 
 def test_1003_is_fatal(hook: MarketoHook, sim: MarketoSimulator) -> None:
@@ -226,13 +212,13 @@ def test_1016_queue_full_is_raised_without_retry(hook: MarketoHook, sim: Marketo
     sim.occupy_queue(10, 600)
     with pytest.raises(MarketoQueueFullError):
         upload(hook)
-    assert api_calls(sim, CREATE) == 1
+    assert sim.api_calls()[CREATE] == 1
 
 
 def test_unknown_batch_is_not_found(hook: MarketoHook, sim: MarketoSimulator) -> None:
     with pytest.raises(MarketoBatchNotFoundError):
         hook.get_import_status(LEADS, 999999)
-    assert api_calls(sim, STATUS) == 1
+    assert sim.api_calls()[STATUS] == 1
 
 
 # -- files ----------------------------------------------------------------------------------------
@@ -303,7 +289,7 @@ def test_test_connection_ok(hook: MarketoHook, sim: MarketoSimulator) -> None:
     ok, message = hook.test_connection()
     assert ok, message
     assert sim.counters["token_calls"] == 1
-    assert api_calls(sim, STATUS) == 1
+    assert sim.api_calls()[STATUS] == 1
 
 
 def test_test_connection_without_permission(hook: MarketoHook, sim: MarketoSimulator) -> None:

@@ -18,7 +18,7 @@ from airflow_provider_marketo.hooks._token import MIN_TOKEN_SECONDS, TOKENS
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook, MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.hooks.conftest import SIM_FAST, set_connection
+from tests._support.sim import SIM_FAST, set_connection
 
 pytestmark = pytest.mark.marketo_simulator(**SIM_FAST)
 TOKEN_PATH = "/identity/oauth/token"
@@ -26,7 +26,7 @@ TOKEN_PATH = "/identity/oauth/token"
 
 @pytest.fixture(autouse=True)
 def _no_cached_token() -> None:
-    TOKENS.clear()
+    TOKENS.reset()
 
 
 def _token_requests(sim: MarketoSimulator) -> list[dict[str, object]]:
@@ -61,7 +61,7 @@ def test_async_token_is_requested_with_post(sim: MarketoSimulator, monkeypatch: 
 def test_a_token_about_to_expire_is_not_used(hook: MarketoHook, sim: MarketoSimulator) -> None:
     hook.test_connection()
     first = sim.issued_tokens[0]
-    TOKENS.clear()
+    TOKENS.reset()
     sim.advance_clock(sim.config.token_ttl - 1)  # Identity now answers the same token, 1 s left
     started = time.monotonic()
     ok, message = hook.test_connection()

@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 from airflow_provider_marketo.hooks._ratelimit import CallGate, SlidingWindow, limiter_for
+from tests._support.internals import waiting
 
 
 class FakeClock:
@@ -71,10 +72,10 @@ def test_gate_blocks_threads_beyond_the_limit_and_hands_over_fifo() -> None:
 
     first = threading.Thread(target=worker, args=("first",))
     first.start()
-    _wait_until(lambda: gate.waiting == 1)
+    _wait_until(lambda: waiting(gate) == 1)
     second = threading.Thread(target=worker, args=("second",))
     second.start()
-    _wait_until(lambda: gate.waiting == 2)
+    _wait_until(lambda: waiting(gate) == 2)
     assert got == []
     gate.release()
     first.join(5)
@@ -99,7 +100,7 @@ async def test_gate_is_shared_by_coroutines_without_blocking_the_loop() -> None:
 
     tasks = [asyncio.create_task(worker(i)) for i in range(3)]
     await asyncio.sleep(0)
-    assert gate.waiting == 3  # the loop kept running: all three are queued
+    assert waiting(gate) == 3  # the loop kept running: all three are queued
     for expected in ([0], [0, 1], [0, 1, 2]):
         gate.release()
         await _settle()
@@ -118,7 +119,7 @@ async def test_cancelled_waiter_gives_its_slot_back() -> None:
     waiter.cancel()  # ... which is cancelled before it runs
     await asyncio.gather(waiter, return_exceptions=True)
     assert gate.in_flight == 0
-    assert gate.waiting == 0
+    assert waiting(gate) == 0
     await gate.aacquire()
     assert gate.in_flight == 1
 

@@ -12,7 +12,7 @@ from airflow_provider_marketo.exceptions import MarketoError
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook, MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.hooks.conftest import SIM_FAST, closed_port, set_connection
+from tests._support.sim import SIM_FAST, closed_port, set_connection
 
 LEADS = BulkTarget("leads")
 

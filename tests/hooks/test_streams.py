@@ -10,7 +10,7 @@ from requests_toolbelt import MultipartEncoder
 
 from airflow_provider_marketo.exceptions import MarketoFileTooLargeError
 from airflow_provider_marketo.hooks._streams import MAX_REQUEST_BYTES, DownloadSink, UploadBody
-from tests.hooks.test_hook_http import NonSeekable
+from tests._support.files import NonSeekable
 
 
 def encode(body: UploadBody) -> bytes:

@@ -27,17 +27,9 @@ from airflow_provider_marketo.operators.bulk_import import (
     rows_sent_of,
 )
 from airflow_provider_marketo.utils.formats import InputFileError
-from tests.operators.conftest import (
-    CreateSpy,
-    FakeTaskInstance,
-    create_calls,
-    lead_rows,
-    make_context,
-    our_jobs,
-    parse,
-    received_rows,
-    write_rows,
-)
+from tests._support.files import lead_rows, parse, received_rows, write_rows
+from tests._support.sim import create_calls, our_jobs
+from tests._support.tasks import CreateSpy, FakeTaskInstance, make_context
 
 FAST = {"poll_interval": 0.05}
 CREATE_LEADS = r"/bulk/v1/leads\.json"
@@ -169,7 +161,7 @@ def test_invalid_input_fails_before_any_call(
     op = operator_class(task_id="t", source=make_file(tmp_path), marketo_conn_id=marketo_conn_id, **kwargs)
     with pytest.raises(error, match=match):
         run(op)
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0
     assert marketo_simulator.jobs == []
 
 
@@ -452,7 +444,7 @@ def test_queue_full_or_list_busy_waits_then_succeeds(
     batch_ids = run(lead_op(write_rows(tmp_path / "a.csv", lead_rows(10)), marketo_conn_id, list_id=1001))
     assert len(batch_ids) == 1
     assert marketo_simulator.counters["errors"][code] == 2
-    assert create_calls(marketo_simulator) == 3
+    assert create_calls(marketo_simulator.api_calls()) == 3
     assert len(our_jobs(marketo_simulator)) == 1
     waits = [line for line in capsys.readouterr().out.splitlines() if "Waiting" in line]
     assert len(waits) == 2

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
-from tests.operators.conftest import FakeTaskInstance, create_calls, lead_rows, make_context, received_rows
+from tests._support.files import lead_rows, received_rows
+from tests._support.sim import create_calls
+from tests._support.tasks import FakeTaskInstance, make_context
 
 
 def _csv(rows: list[list[str]]) -> bytes:
@@ -41,9 +43,9 @@ def test_s3_source_is_imported_and_manifest_written_next_to_it(
     assert (lineage.inputs[0].namespace, lineage.inputs[0].name) == (f"s3://{bucket}", "exports/leads.csv")
 
     # A retry of the same run finds the manifest in S3 and sends nothing again.
-    calls = create_calls(marketo_simulator)
+    calls = create_calls(marketo_simulator.api_calls())
     assert op.execute(make_context(FakeTaskInstance())) == batch_ids
-    assert create_calls(marketo_simulator) == calls
+    assert create_calls(marketo_simulator.api_calls()) == calls
 
 
 @pytest.mark.parametrize("where", ["object", "bucket"])
@@ -55,4 +57,4 @@ def test_missing_s3_object_or_bucket_is_named(
     op = BulkLeadImportOperator(task_id="import", source=url, marketo_conn_id=marketo_conn_id)
     with pytest.raises(FileNotFoundError, match=f"s3://{moto_s3['conn_id']}@{bucket}/exports/nothing.csv"):
         op.execute(make_context())
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0

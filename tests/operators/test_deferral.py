@@ -14,17 +14,15 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout, TaskDeferred
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
-from tests.operators.conftest import (
+from tests._support.files import lead_rows, received_rows, write_rows
+from tests._support.sim import our_jobs
+from tests._support.tasks import (
     CreateSpy,
     FakeTaskInstance,
     FakeTaskStateStore,
     SourceReads,
-    lead_rows,
     make_context,
-    our_jobs,
-    received_rows,
     run_deferred,
-    write_rows,
 )
 
 CREATE_LEADS = r"/bulk/v1/leads\.json"

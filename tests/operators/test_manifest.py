@@ -14,7 +14,7 @@ from airflow_provider_marketo.operators._manifest import (
     ManifestScope,
     manifest_file,
 )
-from tests.operators.conftest import FakeTaskStateStore
+from tests._support.tasks import FakeTaskStateStore
 
 SCOPE = ManifestScope("d", "t", "scheduled__2026-01-01T00:00:00+00:00", 3)
 BODY = {

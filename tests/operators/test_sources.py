@@ -14,15 +14,9 @@ from airflow_provider_marketo._compat import AirflowException, TaskDeferred
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.utils.formats import InputFileError
-from tests.operators.conftest import (
-    CreateSpy,
-    FakeTaskInstance,
-    create_calls,
-    lead_rows,
-    make_context,
-    our_jobs,
-    received_rows,
-)
+from tests._support.files import lead_rows, received_rows
+from tests._support.sim import create_calls, our_jobs
+from tests._support.tasks import CreateSpy, FakeTaskInstance, make_context
 
 
 def csv_bytes(rows: list[list[str]], line_end: str = "\n") -> bytes:
@@ -113,7 +107,7 @@ def test_mismatched_header_fails_before_any_upload(
         InputFileError, match=r"shard 3, .*data_02\.csv\.gz, differs .*column 2 is 'lastName'"
     ):
         lead_op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context())
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0
     assert staged_files(tmp_path) == []
 
 
@@ -271,9 +265,9 @@ def test_s3_prefix_of_gzip_shards(
     staging = s3.list_objects_v2(Bucket=bucket, Prefix="staging/").get("Contents", [])
     assert [item["Key"] for item in staging if "/.marketo/" not in item["Key"]] == []  # staged copy deleted
     # A retry of the same run sends nothing again (the manifest is next to the staged copy).
-    calls = create_calls(marketo_simulator)
+    calls = create_calls(marketo_simulator.api_calls())
     assert op.execute(make_context()) == batch_ids
-    assert create_calls(marketo_simulator) == calls
+    assert create_calls(marketo_simulator.api_calls()) == calls
 
 
 def test_missing_compressed_file_is_named(tmp_path: Path, marketo_conn_id: str) -> None:
@@ -299,7 +293,7 @@ def test_a_shard_rewritten_while_it_is_read_is_an_error(
     monkeypatch.setattr("airflow_provider_marketo.operators._sources.stage_shards", stage_then_add_a_file)
     with pytest.raises(MarketoConfigError, match="changed while they were read"):
         lead_op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context())
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0
 
 
 def test_a_hundred_small_shards_make_about_ten_jobs(

@@ -14,17 +14,9 @@ import pytest
 
 from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
-from tests.operators.conftest import (
-    CreateSpy,
-    FakeTaskInstance,
-    FakeTaskStateStore,
-    create_calls,
-    lead_rows,
-    make_context,
-    our_jobs,
-    received_rows,
-    write_rows,
-)
+from tests._support.files import lead_rows, received_rows, write_rows
+from tests._support.sim import create_calls, our_jobs
+from tests._support.tasks import CreateSpy, FakeTaskInstance, FakeTaskStateStore, make_context
 
 
 def lead_op(source: Any, conn_id: str, **kwargs: Any) -> BulkLeadImportOperator:
@@ -183,7 +175,7 @@ def test_unwritable_manifest_fails_before_the_first_create_when_it_matters(
         AirflowException, match=r"Could not write the import manifest.*Nothing more is submitted"
     ):
         _run(op, FakeTaskInstance(try_number=1, max_tries=retries))
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0
 
 
 def test_unwritable_manifest_on_the_last_try_warns_and_imports(
@@ -203,6 +195,6 @@ def test_a_third_try_after_success_of_the_second_imports_nothing_more(
     source = write_rows(tmp_path / "a.csv", lead_rows(300))
     _crash_after_one(source, marketo_conn_id, create_spy)
     batch_ids = _run(lead_op(source, marketo_conn_id), FakeTaskInstance(try_number=2, max_tries=2))
-    calls = create_calls(marketo_simulator)
+    calls = create_calls(marketo_simulator.api_calls())
     assert _run(lead_op(source, marketo_conn_id), FakeTaskInstance(try_number=3, max_tries=2)) == batch_ids
-    assert create_calls(marketo_simulator) == calls
+    assert create_calls(marketo_simulator.api_calls()) == calls

@@ -20,8 +20,8 @@ from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperato
 from airflow_provider_marketo.results import ImportResultError
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
-from tests.operators.conftest import FakeTaskInstance, make_context, write_rows
-from tests.triggers.helpers import first_event
+from tests._support.files import write_rows
+from tests._support.tasks import FakeTaskInstance, first_event, make_context
 
 HEADER = ["email", "firstName", "leadScore"]
 

@@ -11,54 +11,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from airflow_provider_marketo.hooks._token import TOKENS
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.hooks.conftest import set_connection
-from tests.reliability.pipeline import EVIDENCE
+from tests._support.guard import SECTIONS, Row, SecretsGuard, SummaryRow, find_leaks
+from tests._support.pipeline import EVIDENCE
+from tests._support.sim import set_connection
 
 #: Simulator overrides matching :data:`FAST_EXTRAS` (retry backoff starts at window_seconds / 20).
 SIM_FAST: dict[str, Any] = {"rows_per_second": 0.0, "window_seconds": 1.0}
 FAST_EXTRAS: dict[str, Any] = {"window_seconds": 1, "max_retry_seconds": 30, "timeout": 10}
-SECTIONS = ("fault matrix", "bad input")
 COLUMN_WIDTHS = (50, 46, 130)
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 _ROWS = pytest.StashKey[list["Row"]]()
-
-
-@dataclass
-class Row:
-    """One line of the summary table."""
-
-    section: str
-    fault: str
-    expected: str
-    seen: str = "(nothing recorded)"
-
-
-class SummaryRow:
-    """What a test says about its row: ``describe()`` first, ``seen`` once the outcome is known."""
-
-    def __init__(self) -> None:
-        self.row: Row | None = None
-
-    def describe(self, fault: str, expected: str, *, section: str = "fault matrix") -> None:
-        assert section in SECTIONS, section
-        self.row = Row(section, fault, expected)
-
-    @property
-    def seen(self) -> str:
-        return self.row.seen if self.row else ""
-
-    @seen.setter
-    def seen(self, value: str) -> None:
-        assert self.row is not None, "describe() the row first"
-        self.row.seen = " ".join(value.split())
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -91,19 +60,6 @@ def _excerpt(report: pytest.TestReport) -> str:
     return " ".join(text.split())
 
 
-@dataclass
-class SecretsGuard:
-    """Holds the test's output: tests read stdout through :meth:`output` so that the guard still sees it."""
-
-    capsys: pytest.CaptureFixture[str]
-    captured: str = ""
-
-    def output(self) -> str:
-        out, err = self.capsys.readouterr()
-        self.captured += out + err
-        return self.captured
-
-
 @pytest.fixture(autouse=True)
 def secrets_guard(
     request: pytest.FixtureRequest,
@@ -113,7 +69,7 @@ def secrets_guard(
 ) -> Iterator[SecretsGuard]:
     """Fail the test if the client secret or an issued token shows up anywhere a user could see it."""
     caplog.set_level(logging.DEBUG)
-    TOKENS.clear()  # each test starts without a cached token
+    TOKENS.reset()  # each test starts without a cached token
     EVIDENCE.reset()
     guard = SecretsGuard(capsys)
     yield guard
@@ -128,29 +84,6 @@ def secrets_guard(
         if summary_row.row is not None:
             summary_row.seen = f"FAILED: secret leaked into {', '.join(leaks)}"
         pytest.fail(f"A secret leaked into: {', '.join(leaks)}")
-
-
-def find_leaks(
-    sim: MarketoSimulator, caplog: pytest.LogCaptureFixture, output: str, evidence: list[tuple[str, str]]
-) -> list[str]:
-    """Where the client secret or an issued token appears; checks the request log's shape too."""
-    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
-    records = [r for when in ("setup", "call") for r in caplog.get_records(when)]
-    requests = sim.requests_log
-    texts = [
-        ("log records", "\n".join(formatter.format(r) for r in records)),
-        ("stdout/stderr", output),
-        ("request URLs", "\n".join(f"{r['path']}?{r['query']}" for r in requests)),
-        *evidence,
-    ]
-    secrets = [sim.client_secret, *sim.issued_tokens]
-    leaks = sorted({where for where, text in texts for secret in secrets if secret and secret in text})
-    if any("access_token=" in r["query"] for r in requests):
-        leaks.append("request URLs (access_token parameter)")
-    # The identity call carries the secret by Marketo's contract, and it is the only one that does.
-    if any("client_secret=" in r["query"] and not r["path"].endswith("/oauth/token") for r in requests):
-        leaks.append("request URLs (client_secret outside the identity call)")
-    return leaks
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ import pytest
 from airflow_provider_marketo.exceptions import MarketoConfigError, MarketoRequestError
 from airflow_provider_marketo.testing import MarketoSimulator
 from airflow_provider_marketo.utils.formats import InputFileError
-from tests.operators.conftest import write_rows
-from tests.reliability.conftest import SIM_FAST, SummaryRow
-from tests.reliability.pipeline import api_calls, create_calls, lead_rows, run_pipeline
+from tests._support.files import write_rows
+from tests._support.guard import SummaryRow
+from tests._support.pipeline import lead_rows, run_pipeline
+from tests._support.sim import SIM_FAST, create_calls
 
 pytestmark = pytest.mark.marketo_simulator(**SIM_FAST)
 
@@ -248,7 +249,7 @@ def test_bad_input_gets_a_specific_error(
     with pytest.raises(bad.error, match=bad.match) as info:
         run_pipeline(marketo_simulator, source, operator_kwargs=bad.operator_kwargs)
 
-    calls = api_calls(marketo_simulator)
+    calls = marketo_simulator.api_calls()
     describe = {} if bad.operator_kwargs.get("check_schema") is False else {DESCRIBE: 1}
     if bad.local:
         # Nothing is sent: a file that fails past its header may have had the schema read (issue 12:

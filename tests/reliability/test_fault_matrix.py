@@ -14,22 +14,26 @@ from airflow_provider_marketo._compat import AirflowException, AirflowFailExcept
 from airflow_provider_marketo.exceptions import MarketoAuthError, MarketoQuotaError, MarketoRequestError
 from airflow_provider_marketo.testing import MarketoSimulator
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
-from tests.hooks.conftest import set_connection
-from tests.operators.conftest import CreateSpy, FakeTaskInstance, our_jobs, received_rows
-from tests.reliability.conftest import FAST_EXTRAS, SIM_FAST, SecretsGuard, SummaryRow
-from tests.reliability.pipeline import (
-    api_calls,
+from tests._support.files import received_rows
+from tests._support.guard import SecretsGuard, SummaryRow
+from tests._support.pipeline import (
     check_row_accounting,
-    create_calls,
-    file_calls,
     lead_file,
     on_first_create,
     rebuild,
     run_pipeline,
     run_to_event,
+)
+from tests._support.sim import (
+    FAST_EXTRAS,
+    SIM_FAST,
+    create_calls,
+    file_calls,
+    our_jobs,
+    set_connection,
     status_calls,
 )
-from tests.triggers.helpers import first_event
+from tests._support.tasks import CreateSpy, FakeTaskInstance, first_event
 
 pytestmark = pytest.mark.marketo_simulator(**SIM_FAST)
 
@@ -225,7 +229,7 @@ def test_daily_quota_fails_fast(
     assert "607" in message
     assert "daily API call quota" in message
     assert "resets at 00:00 US Central" in message
-    calls = api_calls(sim)
+    calls = sim.api_calls()
     assert create_calls(calls) == 1
     assert status_calls(calls) == (0 if where == "create" else 1)
     assert sim.pending_faults[0]["count"] == 4  # nothing retried
@@ -291,7 +295,7 @@ def test_job_ends_failed(
 
     batch_id = our_jobs(sim)[0]["batch_id"]
     assert str(info.value) == f"Batch {batch_id} failed: {reason}"
-    assert create_calls(api_calls(sim)) == 1
+    assert create_calls(sim.api_calls()) == 1
     assert len(our_jobs(sim)) == 1
     summary_row.seen = f"AirflowFailException: {info.value}"
 
@@ -306,11 +310,11 @@ def test_triggerer_restart_mid_poll(
     cancelled: list[bool] = []
 
     def restart_mid_poll(trigger: BaseTrigger) -> Any:
-        polls = status_calls(api_calls(sim))
+        polls = status_calls(sim.api_calls())
 
         async def first_triggerer() -> bool:
             task = asyncio.create_task(first_event(trigger))
-            while status_calls(api_calls(sim)) < polls + 2 and not task.done():
+            while status_calls(sim.api_calls()) < polls + 2 and not task.done():
                 await asyncio.sleep(0.01)
             task.cancel()  # the triggerer goes away while the job is still importing
             with suppress(asyncio.CancelledError):
@@ -404,12 +408,12 @@ def test_bad_credentials_fail_fast(
     if case == "401":
         assert "check the client id/secret of connection 'marketo_default'" in message
         assert counters["token_calls"] == 1
-        assert create_calls(api_calls(sim)) == 0
+        assert create_calls(sim.api_calls()) == 0
     else:
         assert "603" in message
         assert "lacks permission" in message
         assert "allow-listed" in message
-        assert status_calls(api_calls(sim)) == 1
+        assert status_calls(sim.api_calls()) == 1
     output = secrets_guard.output()
     assert "Reading and validating" in output  # the task logs were captured
     assert wrong not in message

@@ -10,7 +10,8 @@ import pytest
 
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.reliability.conftest import SIM_FAST, find_leaks
+from tests._support.guard import find_leaks
+from tests._support.sim import SIM_FAST
 
 pytestmark = pytest.mark.marketo_simulator(**SIM_FAST)
 

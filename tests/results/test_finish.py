@@ -13,7 +13,7 @@ from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.results import ImportResultError, ResultChecks, finish_batches
-from tests.triggers.helpers import create_lead_job, good_rows, mixed_rows
+from tests._support.sim import create_lead_job, good_rows, mixed_rows
 
 LEADS = BulkTarget("leads")
 
@@ -28,7 +28,7 @@ class Pushed:
 
 def finished(sim: Any, *rows: list[str]) -> tuple[MarketoHook, list[Any]]:
     hook = MarketoHook("marketo_default")
-    statuses = [hook.get_import_status(LEADS, create_lead_job(sim.base_url, r)) for r in rows]
+    statuses = [hook.get_import_status(LEADS, create_lead_job(sim, r)) for r in rows]
     assert all(s.is_terminal for s in statuses)
     return hook, statuses
 

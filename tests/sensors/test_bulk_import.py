@@ -30,7 +30,8 @@ from airflow_provider_marketo.results.files import scan_result_file
 from airflow_provider_marketo.sensors._arguments import as_int_list
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
-from tests.triggers.helpers import conn_uri, create_lead_job, first_event, good_rows, mixed_rows
+from tests._support.sim import create_lead_job, good_rows, mixed_rows, set_connection
+from tests._support.tasks import first_event
 
 FAILURE_REASONS = {"Invalid data type in field Lead Score": 1, "Value for lookup field 'email' not found": 1}
 WARNING_REASONS = {"Invalid email address": 2}
@@ -312,8 +313,8 @@ def test_scan_detects_the_delimiter(content: bytes, delimiter: str) -> None:
 def test_stores_failures_and_warnings_to_file_url(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI, tmp_path: Path
 ) -> None:
-    clean = create_lead_job(marketo_simulator.base_url, good_rows(4, prefix="clean"))
-    mixed = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    clean = create_lead_job(marketo_simulator, good_rows(4, prefix="clean"))
+    mixed = create_lead_job(marketo_simulator, mixed_rows())
     results = f"file://{tmp_path}/results/"
     summary = defer_and_resume(
         sensor(batch_ids=[clean, mixed], results_path=results, rows_sent={str(clean): 4, str(mixed): 7}),
@@ -370,9 +371,9 @@ def test_merged_report_holds_every_row_of_every_batch(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, tmp_path: Path
 ) -> None:
     """Two jobs with different headers: the merged file matches columns by name."""
-    first = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    first = create_lead_job(marketo_simulator, mixed_rows())
     second = create_lead_job(
-        marketo_simulator.base_url, ["x1@example.com,abc", ",3", "ok@example.com,4"], header="email,leadScore"
+        marketo_simulator, ["x1@example.com,abc", ",3", "ok@example.com,4"], header="email,leadScore"
     )
     summary = defer_and_resume(sensor(batch_ids=[first, second], results_path=f"file://{tmp_path}"), context)
     assert summary["rows_failed"] == 4
@@ -400,7 +401,7 @@ def test_merged_report_holds_every_row_of_every_batch(
 def test_tsv_job_is_stored_as_tsv(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, tmp_path: Path
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows(), file_format="tsv")
+    batch_id = create_lead_job(marketo_simulator, mixed_rows(), file_format="tsv")
     summary = defer_and_resume(sensor(batch_ids=batch_id, results_path=f"file://{tmp_path}"), context)
     entry = summary["batches"][0]
     assert entry["failures_path"].endswith(f"/{batch_id}_failures.tsv")
@@ -412,7 +413,7 @@ def test_tsv_job_is_stored_as_tsv(
 def test_without_results_path_reasons_are_still_counted(
     marketo_simulator: Any, marketo_conn_id: str, context: Any
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    batch_id = create_lead_job(marketo_simulator, mixed_rows())
     task = sensor(batch_ids=[batch_id], rows_sent={batch_id: 9}, fail_on_unaccounted_rows=False)
     summary = defer_and_resume(task, context)
     assert summary["status"] == "success"
@@ -428,7 +429,7 @@ def test_without_results_path_reasons_are_still_counted(
 def test_missing_file_is_no_file(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, tmp_path: Path
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    batch_id = create_lead_job(marketo_simulator, mixed_rows())
     marketo_simulator.inject("http_error", path=r"/failures\.json$", status=404)
     summary = defer_and_resume(sensor(batch_ids=[batch_id], results_path=f"file://{tmp_path}"), context)
     entry = summary["batches"][0]
@@ -440,9 +441,9 @@ def test_missing_file_is_no_file(
 def test_failed_job_fails_the_task_after_pushing_the_summary(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI, soft_fail: bool
 ) -> None:
-    ok = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    ok = create_lead_job(marketo_simulator, mixed_rows())
     marketo_simulator.fail_next_jobs(1, "Import failed: invalid header")
-    bad = create_lead_job(marketo_simulator.base_url, good_rows(2))
+    bad = create_lead_job(marketo_simulator, good_rows(2))
     with pytest.raises(ImportResultError, match=f"Batch {bad} failed: Import failed: invalid header"):
         defer_and_resume(sensor(batch_ids=[ok, bad], soft_fail=soft_fail), context)
     summary = ti.xcom["return_value"]
@@ -471,7 +472,7 @@ def test_thresholds_fail_after_storing(
     soft_fail: bool,
 ) -> None:
     """A crossed threshold fails the task, with ``soft_fail=True`` too (only a timeout skips)."""
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    batch_id = create_lead_job(marketo_simulator, mixed_rows())
     task = sensor(batch_ids=[batch_id], results_path=f"file://{tmp_path}", soft_fail=soft_fail, **kwargs)
     with pytest.raises(AirflowFailException, match=message):
         defer_and_resume(task, context)
@@ -490,8 +491,8 @@ def test_nothing_imported_fails_after_storing(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI, tmp_path: Path, soft_fail: bool
 ) -> None:
     """Marketo ends a job whose every row failed ``Complete`` with 0 processed (issue 12)."""
-    ok = create_lead_job(marketo_simulator.base_url, good_rows(2))
-    empty = create_lead_job(marketo_simulator.base_url, [",A,1", ",B,2", ",C,3"])
+    ok = create_lead_job(marketo_simulator, good_rows(2))
+    empty = create_lead_job(marketo_simulator, [",A,1", ",B,2", ",C,3"])
     task = sensor(batch_ids=[ok, empty], results_path=f"file://{tmp_path}", soft_fail=soft_fail)
     message = rf"Batch {empty} imported nothing: all 3 rows failed \(top reasons: \"{NO_EMAIL_REASON}\" x3\)"
     with pytest.raises(ImportResultError, match=message) as raised:
@@ -508,7 +509,7 @@ def test_nothing_imported_fails_after_storing(
 
 
 def test_nothing_imported_can_be_accepted(marketo_simulator: Any, marketo_conn_id: str, context: Any) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, [",A,1"])
+    batch_id = create_lead_job(marketo_simulator, [",A,1"])
     summary = defer_and_resume(sensor(batch_ids=[batch_id], fail_on_nothing_imported=False), context)
     assert (summary["status"], summary["rows_processed"], summary["rows_failed"]) == ("success", 0, 1)
 
@@ -518,8 +519,8 @@ def test_rows_that_do_not_add_up_fail_naming_the_batches(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI, tmp_path: Path, soft_fail: bool
 ) -> None:
     """processed + failed != sent fails by default, after the files and the summary are stored (issue 14)."""
-    good = create_lead_job(marketo_simulator.base_url, good_rows(3))
-    mixed = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    good = create_lead_job(marketo_simulator, good_rows(3))
+    mixed = create_lead_job(marketo_simulator, mixed_rows())
     rows_sent = {str(good): 3, str(mixed): 9}
     task = sensor(
         batch_ids=[good, mixed], rows_sent=rows_sent, results_path=f"file://{tmp_path}", soft_fail=soft_fail
@@ -537,7 +538,7 @@ def test_rows_that_do_not_add_up_fail_naming_the_batches(
 
 
 def test_thresholds_not_crossed_succeed(marketo_simulator: Any, marketo_conn_id: str, context: Any) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    batch_id = create_lead_job(marketo_simulator, mixed_rows())
     task = sensor(batch_ids=[batch_id], max_failed_rows=2, max_failed_ratio=0.3)
     assert defer_and_resume(task, context)["status"] == "success"
 
@@ -545,7 +546,7 @@ def test_thresholds_not_crossed_succeed(marketo_simulator: Any, marketo_conn_id:
 def test_expired_batch_id_is_a_clear_error(
     marketo_simulator: Any, marketo_conn_id: str, context: Any
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(1))
     marketo_simulator.advance_clock(8 * 24 * 3600)
     with pytest.raises(AirflowException, match=f"Batch {batch_id} is unknown or expired"):
         defer_and_resume(sensor(batch_ids=[batch_id]), context)
@@ -558,7 +559,7 @@ def test_batch_of_another_kind_names_the_likely_mix_up(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, deferrable: bool
 ) -> None:
     """A lead batch looked up as program members seconds after its creation (issue 14)."""
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(1))
     task = sensor(
         batch_ids=[batch_id],
         object_type="program_members",
@@ -578,7 +579,7 @@ def test_batch_of_another_kind_names_the_likely_mix_up(
 def test_poke_mode_gives_the_same_summary(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, tmp_path: Path
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    batch_id = create_lead_job(marketo_simulator, mixed_rows())
     task = sensor(batch_ids=str(batch_id), deferrable=False, results_path=f"file://{tmp_path}/", timeout=30)
     summary = task.execute(context)
     assert summary["status"] == "success"
@@ -590,7 +591,7 @@ def test_poke_mode_gives_the_same_summary(
 
 @pytest.mark.marketo_simulator(rows_per_second=1)
 def test_poke_waits_until_jobs_finish(marketo_simulator: Any, marketo_conn_id: str, context: Any) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(10))
+    batch_id = create_lead_job(marketo_simulator, good_rows(10))
     task = sensor(batch_ids=[batch_id], deferrable=False, timeout=30)
     assert task.poke(context) is False
     marketo_simulator.advance_clock(11)
@@ -601,8 +602,8 @@ def test_poke_waits_until_jobs_finish(marketo_simulator: Any, marketo_conn_id: s
 def test_poke_tolerates_a_transient_error(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch, context: Any
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(2))
-    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(2))
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503)
     task = sensor(batch_ids=[batch_id], deferrable=False, marketo_conn_id="marketo_once", timeout=30)
     assert task.poke(context) is False
@@ -640,8 +641,8 @@ def test_reschedule_mode_reaches_the_transient_error_limit(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 13 item 4: the count survives reschedules (task state store), per try."""
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(2))
-    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(2))
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=100)
     store = FakeStateStore()
     context: Any = {"ti": TryTI(try_number=1), "task_state_store": store}
@@ -657,8 +658,8 @@ def test_reschedule_mode_reaches_the_transient_error_limit(
 def test_reschedule_mode_resets_the_count_after_a_clean_poke(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(2))
-    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(2))
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     context: Any = {"ti": TryTI(), "task_state_store": FakeStateStore()}
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=1)
     assert reschedule_poke(context, batch_id, max_transient_errors=1) is False
@@ -670,8 +671,8 @@ def test_reschedule_mode_resets_the_count_after_a_clean_poke(
 def test_poke_mode_reaches_the_transient_error_limit(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch, context: Any
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(2))
-    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(2))
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", path=rf"/batch/{batch_id}\.json", status=503, count=100)
     task = sensor(
         batch_ids=[batch_id], deferrable=False, marketo_conn_id="marketo_once", max_transient_errors=1
@@ -684,7 +685,7 @@ def test_poke_mode_reaches_the_transient_error_limit(
 def test_poke_mode_threshold_pushes_and_fails(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, ti: FakeTI
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    batch_id = create_lead_job(marketo_simulator, mixed_rows())
     task = sensor(batch_ids=[batch_id], deferrable=False, max_failed_rows=0, timeout=30, soft_fail=True)
     with pytest.raises(AirflowFailException, match="max_failed_rows=0"):
         task.execute(context)
@@ -698,7 +699,7 @@ def test_poke_mode_threshold_pushes_and_fails(
 def test_poke_mode_timeout_skips_only_with_soft_fail(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, soft_fail: bool, error: type[Exception]
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(100))
+    batch_id = create_lead_job(marketo_simulator, good_rows(100))
     task = sensor(batch_ids=[batch_id], deferrable=False, timeout=0, soft_fail=soft_fail)
     with pytest.raises(error, match="timed out"):
         task.execute(context)
@@ -758,7 +759,7 @@ def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_stores_files_to_s3(
     marketo_simulator: Any, marketo_conn_id: str, context: Any, s3_bucket: str
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    batch_id = create_lead_job(marketo_simulator, mixed_rows())
     results = f"s3://aws_test@{s3_bucket}/marketo/run-1/"
     summary = defer_and_resume(sensor(batch_ids=[batch_id], results_path=results), context)
     entry = summary["batches"][0]

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.contract import adobe_examples as ex
-from tests.simulator.conftest import Api, error_code
+from tests._support import adobe_examples as ex
+from tests._support.api import Api, error_code
 
 LEADS = "/bulk/v1/leads.json"
 CARS = "/bulk/v1/customobjects/car_c/import.json"

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_marketo.testing import MarketoSimulator, SimulatorConfig
-from tests.simulator.conftest import Api, error_code
+from tests._support.api import Api, error_code
 
 
 def test_inspection_over_http(api: Api, marketo_simulator: MarketoSimulator) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.simulator.conftest import Api, error_code
+from tests._support.api import Api, error_code
 
 LEADS = "/bulk/v1/leads.json"
 GOOD = "email,firstName\na@example.com,Ann\n"

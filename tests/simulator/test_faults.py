@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.simulator.conftest import Api, error_code
+from tests._support.api import Api, error_code
 
 STATUS_PATH = "/bulk/v1/leads/batch/1.json"
 

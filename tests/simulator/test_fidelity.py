@@ -22,7 +22,7 @@ import pytest
 from marketorestpython.client import MarketoClient
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.simulator.conftest import Api
+from tests._support.api import Api
 
 SWAGGER = json.loads((Path(__file__).parent / "data" / "marketo-bulk-import.swagger.json").read_text())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.simulator.conftest import Api
+from tests._support.api import Api
 
 
 def test_ten_megabyte_upload_completes(api: Api, marketo_simulator: MarketoSimulator) -> None:

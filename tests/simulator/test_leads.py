@@ -8,7 +8,7 @@ import io
 import pytest
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.simulator.conftest import Api, error_code
+from tests._support.api import Api, error_code
 
 
 def _lead(sim: MarketoSimulator, email: str) -> dict[str, object]:

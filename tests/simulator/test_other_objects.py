@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.simulator.conftest import Api, error_code
+from tests._support.api import Api, error_code
 
 CARS = "/bulk/v1/customobjects/car_c/import.json"
 MEMBERS = "/bulk/v1/program/1001/members/import.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_marketo.testing import MarketoSimulator
-from tests.simulator.conftest import Api
+from tests._support.api import Api
 
 
 def _rows(n: int, prefix: str) -> str:

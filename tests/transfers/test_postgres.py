@@ -11,9 +11,9 @@ import pytest
 
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, _open_cursor
 from airflow_provider_marketo.utils.rows import RowValueError
-from tests.operators.conftest import make_context, received_rows
-from tests.transfers.conftest import HOSTILE, LONG_TEXT
-from tests.transfers.test_sql_to_marketo import settle, stored_leads
+from tests._support.files import received_rows
+from tests._support.sql import HOSTILE, LONG_TEXT, settle, stored_leads
+from tests._support.tasks import make_context
 
 ROWS = 2000
 

@@ -17,7 +17,7 @@ import pytest
 from airflow_provider_marketo.utils.formats import FORMATS, InputFileError
 from airflow_provider_marketo.utils.part_files import split_delimited
 from airflow_provider_marketo.utils.rows import RowValueError, RowWriter
-from tests.transfers.conftest import HOSTILE, LONG_TEXT
+from tests._support.sql import HOSTILE, LONG_TEXT
 
 
 def written(rows: list[tuple[Any, ...]], columns: list[str] | None = None, file_format: str = "csv") -> bytes:

@@ -11,7 +11,6 @@ import pytest
 
 from airflow_provider_marketo._compat import AirflowException, AirflowSkipException, TaskDeferred
 from airflow_provider_marketo.exceptions import MarketoConfigError
-from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.operators.bulk_import import (
     BaseBulkImportOperator,
@@ -22,19 +21,20 @@ from airflow_provider_marketo.operators.bulk_import import (
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, has_top_level_order_by
 from airflow_provider_marketo.utils.formats import InputFileError
 from airflow_provider_marketo.utils.rows import RowValueError, RowWriter
-from tests.operators.conftest import (
-    CreateSpy,
-    FakeTaskInstance,
-    create_calls,
-    make_context,
-    our_jobs,
-    received_rows,
-    running_clock,  # noqa: F401 (fixture)
+from tests._support.files import received_rows
+from tests._support.sim import create_calls, our_jobs
+from tests._support.sql import (
+    LEAD_COLUMNS,
+    LEADS_SQL,
+    MARKETO_CONN,
+    create_leads_table,
+    expected_lead,
+    settle,
+    stored_leads,
 )
-from tests.transfers.conftest import LEAD_COLUMNS, LEADS_SQL, create_leads_table, expected_lead
+from tests._support.tasks import CreateSpy, FakeTaskInstance, make_context
 
 FAST = {"poll_interval": 0.05}
-MARKETO_CONN = "marketo_default"  # the marketo_conn_id fixture's connection
 
 
 def sql_op(tmp_path: Path, conn_id: str, sql: str = LEADS_SQL, **kwargs: Any) -> SqlToMarketoOperator:
@@ -51,23 +51,6 @@ def sql_op(tmp_path: Path, conn_id: str, sql: str = LEADS_SQL, **kwargs: Any) ->
 def staged_files(tmp_path: Path) -> list[Path]:
     folder = tmp_path / "staging"
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
-
-
-def settle(sim: Any, target: BulkTarget | None = None) -> None:
-    """Let the simulator finish every job: it moves jobs when asked for their status, as a sensor would."""
-    hook = MarketoHook(MARKETO_CONN)
-    for _ in range(50):
-        pending = [job for job in our_jobs(sim) if job["status"] not in ("Complete", "Failed")]
-        if not pending:
-            return
-        hook.get_import_status(target or BulkTarget("leads"), pending[0]["batch_id"])
-        sim.advance_clock(60)
-    raise AssertionError(f"jobs still running: {sim.jobs}")
-
-
-def stored_leads(sim: Any) -> dict[str, dict[str, Any]]:
-    settle(sim)
-    return {lead["email"]: {k: lead[k] for k in LEAD_COLUMNS if k in lead} for lead in sim.leads}
 
 
 def rows_sent_total(value: Any) -> int:
@@ -192,7 +175,7 @@ def test_bad_query_fails_before_any_call_to_marketo(
     create_leads_table(sqlite_db, 50)
     with pytest.raises(error, match=message):
         sql_op(tmp_path, marketo_conn_id, sql).execute(make_context())
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0
     assert staged_files(tmp_path) == []
 
 
@@ -203,7 +186,7 @@ def test_binary_value_error_names_the_row(
     sql = "SELECT email, CASE WHEN id = 6 THEN x'00ff' ELSE title END AS title FROM leads ORDER BY id"
     with pytest.raises(RowValueError, match=r"Row 7 of the query on 'sqlite_test', column 'title': .*binary"):
         sql_op(tmp_path, marketo_conn_id, sql, fetch_size=3).execute(make_context())
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0
 
 
 def test_connection_that_is_not_sql(tmp_path: Path, sqlite_db: Path, marketo_conn_id: str) -> None:
@@ -250,7 +233,7 @@ def test_empty_result_calls_no_marketo(
     with pytest.raises(error, match="returned no rows") as raised:
         sql_op(tmp_path, marketo_conn_id, sql, on_empty=on_empty).execute(make_context(ti))
     assert type(raised.value) is error
-    assert marketo_simulator.counters["calls"] == {} or create_calls(marketo_simulator) == 0
+    assert marketo_simulator.counters["calls"] == {} or create_calls(marketo_simulator.api_calls()) == 0
     assert not marketo_simulator.issued_tokens
     assert ti.xcoms == {}
     assert staged_files(tmp_path) == []
@@ -513,7 +496,7 @@ def test_unknown_alias_fails_the_schema_check_before_any_row_is_staged(
     with pytest.raises(InputFileError, match="favouriteColour"):
         sql_op(tmp_path, marketo_conn_id, sql).execute(make_context())
     assert written == []
-    assert create_calls(marketo_simulator) == 0
+    assert create_calls(marketo_simulator.api_calls()) == 0
     assert staged_files(tmp_path) == []
-    describes = {k: n for k, n in marketo_simulator.counters["calls"].items() if "describe" in k}
-    assert sum(describes.values()) == 1, marketo_simulator.counters["calls"]
+    describes = {k: n for k, n in marketo_simulator.api_calls().items() if "describe" in k}
+    assert sum(describes.values()) == 1, marketo_simulator.api_calls()

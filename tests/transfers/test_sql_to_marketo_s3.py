@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator
-from tests.operators.conftest import FakeTaskInstance, create_calls, make_context
-from tests.transfers.conftest import LEADS_SQL, create_leads_table, expected_lead
-from tests.transfers.test_sql_to_marketo import stored_leads
+from tests._support.sim import create_calls
+from tests._support.sql import LEADS_SQL, create_leads_table, expected_lead, stored_leads
+from tests._support.tasks import FakeTaskInstance, make_context
 
 
 def test_staging_on_s3_with_the_manifest_beside_it(
@@ -37,6 +37,6 @@ def test_staging_on_s3_with_the_manifest_beside_it(
     assert manifest.startswith("staging/.marketo/dag.import.-1.manual__2026-01-01T00_00_00_00_00.")
 
     # A retry of the same run runs the query again, gets the same parts and sends nothing.
-    calls = create_calls(marketo_simulator)
+    calls = create_calls(marketo_simulator.api_calls())
     assert op().execute(make_context(FakeTaskInstance())) == batch_ids
-    assert create_calls(marketo_simulator) == calls
+    assert create_calls(marketo_simulator.api_calls()) == calls

@@ -17,14 +17,8 @@ from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.testing.config import DEFAULT_CLIENT_SECRET
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, describe_error, poll_delays
-from tests.triggers.helpers import (
-    access_token,
-    conn_uri,
-    create_lead_job,
-    first_event,
-    good_rows,
-    mixed_rows,
-)
+from tests._support.sim import create_lead_job, good_rows, mixed_rows, set_connection
+from tests._support.tasks import first_event
 
 LEADS = BulkTarget("leads").to_dict()
 
@@ -82,8 +76,8 @@ def test_rejects_bad_arguments(kwargs: dict[str, Any]) -> None:
 
 
 async def test_success_with_counts(marketo_simulator: Any, marketo_conn_id: str) -> None:
-    first = create_lead_job(marketo_simulator.base_url, good_rows(3))
-    second = create_lead_job(marketo_simulator.base_url, mixed_rows())
+    first = create_lead_job(marketo_simulator, good_rows(3))
+    second = create_lead_job(marketo_simulator, mixed_rows())
     event = await first_event(make_trigger([first, second], marketo_conn_id))
     assert event["status"] == "success"
     assert event["message"] == "2 of 2 import jobs finished"
@@ -96,9 +90,9 @@ async def test_success_with_counts(marketo_simulator: Any, marketo_conn_id: str)
 async def test_failed_job_gives_failed_with_marketo_message(
     marketo_simulator: Any, marketo_conn_id: str
 ) -> None:
-    ok = create_lead_job(marketo_simulator.base_url, good_rows(2))
+    ok = create_lead_job(marketo_simulator, good_rows(2))
     marketo_simulator.fail_next_jobs(1, "Import failed: file corrupt")
-    bad = create_lead_job(marketo_simulator.base_url, good_rows(2))
+    bad = create_lead_job(marketo_simulator, good_rows(2))
     event = await first_event(make_trigger([ok, bad], marketo_conn_id))
     assert event["status"] == "failed"
     assert event["message"] == f"Batch {bad} failed: Import failed: file corrupt"
@@ -106,14 +100,14 @@ async def test_failed_job_gives_failed_with_marketo_message(
 
 
 async def test_unknown_batch_id_is_an_error(marketo_simulator: Any, marketo_conn_id: str) -> None:
-    ok = create_lead_job(marketo_simulator.base_url, good_rows(1))
+    ok = create_lead_job(marketo_simulator, good_rows(1))
     event = await first_event(make_trigger([ok, 999999], marketo_conn_id))
     assert event["status"] == "error"
     assert event["message"].startswith("Batch 999999 is unknown or expired")
 
 
 async def test_expired_batch_id_is_an_error(marketo_simulator: Any, marketo_conn_id: str) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(1))
     marketo_simulator.advance_clock(8 * 24 * 3600)
     event = await first_event(make_trigger([batch_id], marketo_conn_id))
     assert event["status"] == "error"
@@ -123,9 +117,9 @@ async def test_expired_batch_id_is_an_error(marketo_simulator: Any, marketo_conn
 async def test_bad_credentials_are_an_error_without_secret(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(1))
     monkeypatch.setenv(
-        "AIRFLOW_CONN_MARKETO_BAD", conn_uri(marketo_simulator.base_url, secret="wrong-secret-42")
+        "AIRFLOW_CONN_MARKETO_BAD", marketo_simulator.connection_json(password="wrong-secret-42", extra={})
     )
     event = await first_event(make_trigger([batch_id], "marketo_bad"))
     assert event["status"] == "error"
@@ -137,7 +131,7 @@ async def test_bad_credentials_are_an_error_without_secret(
 async def test_deadline_in_the_past_gives_timeout_with_last_statuses(
     marketo_simulator: Any, marketo_conn_id: str
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(50))
+    batch_id = create_lead_job(marketo_simulator, good_rows(50))
     event = await first_event(make_trigger([batch_id], marketo_conn_id, deadline=time.time() - 1))
     assert event["status"] == "timeout"
     assert f"batch ids [{batch_id}]" in event["message"]
@@ -146,7 +140,7 @@ async def test_deadline_in_the_past_gives_timeout_with_last_statuses(
 
 @pytest.mark.marketo_simulator(rows_per_second=1)
 async def test_short_deadline_caps_the_wait(marketo_simulator: Any, marketo_conn_id: str) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(50))
+    batch_id = create_lead_job(marketo_simulator, good_rows(50))
     trigger = make_trigger([batch_id], marketo_conn_id, poll_interval=60, deadline=time.time() + 2.0)
     waits: list[float] = []
     real_sleep = trigger._sleep
@@ -164,7 +158,7 @@ async def test_short_deadline_caps_the_wait(marketo_simulator: Any, marketo_conn
 
 @pytest.mark.marketo_simulator(rows_per_second=1)
 async def test_backs_off_between_polls(marketo_simulator: Any, marketo_conn_id: str) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(100))
+    batch_id = create_lead_job(marketo_simulator, good_rows(100))
     trigger = make_trigger([batch_id], marketo_conn_id, poll_interval=5, max_poll_interval=30)
     waits = on_sim_clock(trigger, marketo_simulator)
     event = await first_event(trigger)
@@ -177,7 +171,7 @@ async def test_max_pending_stops_when_enough_jobs_are_done(
     marketo_simulator: Any, marketo_conn_id: str
 ) -> None:
     # Two jobs import at a time: A and B finish at t=10, C at t=20.
-    ids = [create_lead_job(marketo_simulator.base_url, good_rows(10, prefix=p)) for p in "abc"]
+    ids = [create_lead_job(marketo_simulator, good_rows(10, prefix=p)) for p in "abc"]
     trigger = make_trigger(ids, marketo_conn_id, poll_interval=5, max_pending=1)
     waits = on_sim_clock(trigger, marketo_simulator)
     event = await first_event(trigger)
@@ -214,7 +208,7 @@ def flaky_status(
 async def test_consecutive_transient_errors(
     marketo_simulator: Any, marketo_conn_id: str, monkeypatch: pytest.MonkeyPatch, failures: int, status: str
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(1))
     flaky_status(monkeypatch, failures)
     trigger = make_trigger([batch_id], marketo_conn_id, max_transient_errors=3)
     on_sim_clock(trigger, marketo_simulator)
@@ -227,8 +221,8 @@ async def test_consecutive_transient_errors(
 async def test_gateway_errors_outliving_the_hook_retries(
     marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(1))
-    monkeypatch.setenv("AIRFLOW_CONN_MARKETO_ONCE", conn_uri(marketo_simulator.base_url, max_attempts=1))
+    batch_id = create_lead_job(marketo_simulator, good_rows(1))
+    set_connection(monkeypatch, marketo_simulator, "marketo_once", base={}, extra={"max_attempts": 1})
     marketo_simulator.inject("http_error", count=2, path=rf"/batch/{batch_id}\.json", status=502)
     trigger = make_trigger([batch_id], "marketo_once", max_transient_errors=1)
     on_sim_clock(trigger, marketo_simulator)
@@ -239,7 +233,7 @@ async def test_gateway_errors_outliving_the_hook_retries(
 
 @pytest.mark.marketo_simulator(rows_per_second=1)
 async def test_recreated_from_serialized_kwargs_mid_job(marketo_simulator: Any, marketo_conn_id: str) -> None:
-    batch_id = create_lead_job(marketo_simulator.base_url, good_rows(30))
+    batch_id = create_lead_job(marketo_simulator, good_rows(30))
     trigger = make_trigger([batch_id], marketo_conn_id, poll_interval=5)
     polled = asyncio.Event()
 
@@ -258,7 +252,7 @@ async def test_recreated_from_serialized_kwargs_mid_job(marketo_simulator: Any, 
     classpath, kwargs = trigger.serialize()
     serialized = json.dumps(kwargs)
     assert DEFAULT_CLIENT_SECRET not in serialized
-    assert access_token(marketo_simulator.base_url) not in serialized
+    assert marketo_simulator.access_token() not in serialized
     again = import_string(classpath)(**json.loads(serialized))
     on_sim_clock(again, marketo_simulator)
     event = await first_event(again)

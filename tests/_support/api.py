@@ -1,11 +1,9 @@
-"""Helpers for the simulator tests: a tiny Marketo client made of plain ``requests`` calls."""
+"""A tiny Marketo client made of plain ``requests`` calls, for the simulator's own tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
 
 from airflow_provider_marketo.testing import MarketoSimulator
@@ -87,10 +85,3 @@ def error_code(response: requests.Response) -> str:
     body = response.json()
     assert body["success"] is False, body
     return str(body["errors"][0]["code"])
-
-
-@pytest.fixture
-def api(marketo_simulator: MarketoSimulator) -> Iterator[Api]:
-    client = Api(marketo_simulator)
-    yield client
-    client.session.close()  # idle keep-alive connections would slow the server's shutdown

@@ -1,21 +1,16 @@
-"""Helpers of the operator tests: a minimal task context, files, a simulator clock and a create spy."""
+"""Tasks without a scheduler: a task instance and context, a task state store, spies, trigger runs."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_marketo.hooks.marketo import MarketoHook
-
-DELIMITERS = {"csv": ",", "tsv": "\t", "ssv": ";"}
+from tests._support.sim import our_jobs
 
 
 class FakeTaskInstance:
@@ -65,41 +60,17 @@ def make_context(ti: FakeTaskInstance | None = None, task_state_store: Any = Non
     return context
 
 
-def write_rows(path: Path, rows: list[list[str]], file_format: str = "csv") -> Path:
-    """Write ``rows`` (header first) with the csv module in the format's delimiter."""
-    with path.open("w", encoding="utf-8", newline="") as out:
-        csv.writer(out, delimiter=DELIMITERS[file_format]).writerows(rows)
-    return path
+class FakeTaskStateStore:
+    """Airflow's task state store as a task sees it: a JSON key/value store shared by retries."""
 
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
 
-def parse(data: bytes, file_format: str = "csv") -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=DELIMITERS[file_format]))
+    def get(self, key: str, default: object = None) -> object:
+        return self.values.get(key, default)
 
-
-def lead_rows(count: int, start: int = 0) -> list[list[str]]:
-    rows = [["email", "firstName", "lastName", "company"]]
-    rows += [
-        [f"lead{i}@example.com", f"First{i}", f"Last{i}", f"Company {i % 7}"]
-        for i in range(start, start + count)
-    ]
-    return rows
-
-
-def received_rows(sim: Any, batch_ids: list[int], file_format: str = "csv") -> list[list[str]]:
-    """Header of the first job's file, then the data rows of every job, in order."""
-    rows: list[list[str]] = []
-    for n, batch_id in enumerate(batch_ids):
-        parsed = parse(sim.job_file(batch_id), file_format)
-        rows.extend(parsed if n == 0 else parsed[1:])
-    return rows
-
-
-def our_jobs(sim: Any) -> list[dict[str, Any]]:
-    return [job for job in sim.jobs if not job["foreign"]]
-
-
-def create_calls(sim: Any) -> int:
-    return sum(n for key, n in sim.counters["calls"].items() if key.startswith("POST /bulk"))
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = json.loads(json.dumps(value))  # JSON only, as the real store
 
 
 class CreateSpy:
@@ -126,40 +97,6 @@ class CreateSpy:
 
         monkeypatch.setattr(MarketoHook, "create_import", create_import)
         return self
-
-
-@pytest.fixture
-def create_spy(marketo_simulator: Any, monkeypatch: pytest.MonkeyPatch) -> CreateSpy:
-    return CreateSpy(marketo_simulator).install(monkeypatch)
-
-
-@pytest.fixture
-def running_clock(marketo_simulator: Any) -> Iterator[None]:
-    """Advance the simulator clock by 0.5 s every 10 ms of real time while the test runs."""
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(0.01):
-            marketo_simulator.advance_clock(0.5)
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join()
-
-
-class FakeTaskStateStore:
-    """Airflow's task state store as a task sees it: a JSON key/value store shared by retries."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, object] = {}
-
-    def get(self, key: str, default: object = None) -> object:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: object) -> None:
-        self.values[key] = json.loads(json.dumps(value))  # JSON only, as the real store
 
 
 class CountingFile:
@@ -244,3 +181,12 @@ async def _first_event(trigger: Any) -> Any:
     async for event in trigger.run():
         return event.payload
     raise AssertionError("the trigger yielded nothing")
+
+
+async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run a trigger to its end and return the payload of its one and only event."""
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1, events
+    payload = events[0].payload
+    assert isinstance(payload, dict)
+    return payload

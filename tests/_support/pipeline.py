@@ -30,7 +30,8 @@ from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperato
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.testing import MarketoSimulator
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
-from tests.operators.conftest import FakeTaskInstance, make_context, write_rows
+from tests._support.files import write_rows
+from tests._support.tasks import FakeTaskInstance, make_context
 
 HEADER = ["email", "firstName", "lastName", "leadScore"]
 FAST_TASK = {"poll_interval": 0.05}
@@ -88,23 +89,6 @@ def lead_file(directory: Path, count: int = 30, **kwargs: Any) -> tuple[Path, li
     """Write :func:`lead_rows` as ``leads.csv`` in ``directory``; return the path and the rows."""
     rows = lead_rows(count, **kwargs)
     return write_rows(directory / "leads.csv", rows), rows
-
-
-def api_calls(sim: MarketoSimulator) -> Counter[str]:
-    """API calls served so far (identity calls excluded), by method and path template."""
-    return Counter(sim.counters["calls"])
-
-
-def create_calls(calls: Counter[str]) -> int:
-    return sum(n for key, n in calls.items() if key.startswith("POST /bulk"))
-
-
-def status_calls(calls: Counter[str]) -> int:
-    return sum(n for key, n in calls.items() if key.startswith("GET") and key.endswith("}.json"))
-
-
-def file_calls(calls: Counter[str], which: str = "failures") -> int:
-    return sum(n for key, n in calls.items() if key.endswith(f"/{which}.json"))
 
 
 def on_first_create(
@@ -188,7 +172,7 @@ def run_pipeline(
     same run); ``run_trigger`` runs a rebuilt trigger to its event (default: a fresh event loop).
     Exceptions propagate after being recorded in :data:`EVIDENCE`.
     """
-    before = api_calls(sim)
+    before = sim.api_calls()
     import_ti = import_ti or FakeTaskInstance(task_id="import")
     wait_ti = FakeTaskInstance(task_id="wait", run_id=import_ti.run_id)
     triggers: list[BaseTrigger] = []
@@ -221,7 +205,7 @@ def run_pipeline(
         for path in (batch["failures_path"], batch["warnings_path"])
         if path
     }
-    calls = api_calls(sim)
+    calls = sim.api_calls()
     calls.subtract(before)
     return PipelineResult(batch_ids, rows_sent, summary, stored, triggers, +calls)
 
