@@ -16,8 +16,6 @@ from fsspec.utils import infer_compression
 
 #: Marketo's ``format`` values and their delimiters.
 FORMATS: dict[str, str] = {"csv": ",", "tsv": "\t", "ssv": ";"}
-#: A part size that leaves room for the multipart envelope under Marketo's 10 MB request limit.
-MAX_PART_BYTES = 10_000_000 - 64 * 1024
 #: Longest header line accepted (Marketo field names are short; longer means a broken file).
 MAX_HEADER_BYTES = 1 << 20
 _FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV", "ssv": "SSV"}
