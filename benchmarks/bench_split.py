@@ -43,8 +43,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_marketo.limits import MAX_PART_BYTES as PART_BYTES
+
 ROOT = Path(__file__).resolve().parents[1]
-PART_BYTES = 10_000_000 - 64 * 1024
 #: The scanner just before the csv quote rules (parity rules, planning sink), for the rules' cost.
 PARITY_SCANNER = ("c0b2ea9", "airflow_provider_marketo/utils/delimited.py")
 TOOLS = (
