@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from airflow_provider_marketo.utils.formats import check_format
-from airflow_provider_marketo.utils.scanner import scan_delimited
+from airflow_provider_marketo.utils.scanner import Scan, scan_delimited
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,8 @@ class Part:
     first_row: int  #: 1-based data-row number, in the source, of the part's first record
 
 
-@dataclass(frozen=True)
-class SplitResult:
-    """The parts of a split file and what was read."""
-
-    header: list[str]  #: column names
-    header_bytes: bytes  #: the header line as repeated at the top of each part (no BOM)
-    parts: list[Part]
-    total_rows: int  #: data rows in all parts
-    total_bytes: int  #: bytes read from the source (BOM and header included)
+#: The parts of a split file (part files) and what was read.
+SplitResult = Scan[Part]
 
 
 class _PartFiles:
@@ -155,10 +148,4 @@ def split_delimited(
         Part(index, path, info.rows, info.size, digest, info.first_row)
         for index, (info, path, digest) in enumerate(zip(scan.parts, files.paths, files.digests, strict=True))
     ]
-    return SplitResult(
-        header=scan.header,
-        header_bytes=scan.header_bytes,
-        parts=parts,
-        total_rows=scan.total_rows,
-        total_bytes=scan.total_bytes,
-    )
+    return scan.with_parts(parts)

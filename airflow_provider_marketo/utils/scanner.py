@@ -12,8 +12,8 @@ Memory stays bounded by one chunk plus one record, whatever the file size. No Ai
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass, replace
+from typing import BinaryIO, Generic, Protocol, TypeVar
 
 from airflow_provider_marketo.utils.formats import (
     FORMATS,
@@ -323,15 +323,25 @@ def feed_all(splitter: Splitter, source: _Source, first: bytes, source_name: str
             break
 
 
+#: What a part is described by: ``PartInfo`` from the scan, or the part files written from it.
+P = TypeVar("P")
+Q = TypeVar("Q")
+
+
 @dataclass(frozen=True)
-class Scan:
-    """What one pass over a delimited file found: its header and where its parts lie."""
+class Scan(Generic[P]):
+    """What one pass over a delimited file found: its header and its parts (``PartInfo``, where they
+    lie in the source; or what a sink made of them, such as part files)."""
 
     header: list[str]  #: column names
     header_bytes: bytes  #: the header line as repeated at the top of each part (no BOM)
-    parts: list[PartInfo]
+    parts: list[P]
     total_rows: int  #: data rows in all parts
     total_bytes: int  #: bytes read from the source (BOM and header included)
+
+    def with_parts(self, parts: list[Q]) -> Scan[Q]:
+        """The same scan with other part descriptions (one per part, in order)."""
+        return replace(self, parts=parts)  # type: ignore[arg-type,return-value]
 
 
 class NoSink:
@@ -358,7 +368,7 @@ def scan_delimited(
     check_header: Callable[[list[str]], None] | None = None,
     chunk_size: int = 1 << 20,
     source_name: str = "<input>",
-) -> Scan:
+) -> Scan[PartInfo]:
     """Read ``stream`` once, sequentially, validating everything, and hand its parts to ``sink``.
 
     Parts hold at most ``max_part_bytes`` each (header included) and are cut only between records;

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 DELIMITERS = {"csv": ",", "tsv": "\t", "ssv": ";"}
 
@@ -40,15 +41,29 @@ def received_rows(sim: Any, batch_ids: list[int], file_format: str = "csv") -> l
 
 
 class NonSeekable(io.RawIOBase):
-    """A stream that can only be read forward (like a pipe)."""
+    """A forward-only stream (like a pipe or an S3 object body); with ``rng``, reads come back short."""
 
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
+    def __init__(self, data: bytes, rng: random.Random | None = None) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._rng = rng
 
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int = -1) -> bytes:
+        if self._rng is not None and size > 1:
+            size = self._rng.randint(1, size)
+        end = len(self._data) if size is None or size < 0 else self._pos + size
+        chunk = bytes(self._data[self._pos : end])
+        self._pos += len(chunk)
+        return chunk
+
     def readinto(self, buffer: Any) -> int:
-        chunk = self._data.read(len(buffer))
+        chunk = self.read(len(buffer))
         buffer[: len(chunk)] = chunk
         return len(chunk)
+
+
+def non_seekable(data: bytes, rng: random.Random | None = None) -> BinaryIO:
+    return cast(BinaryIO, NonSeekable(data, rng))

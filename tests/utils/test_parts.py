@@ -20,8 +20,8 @@ from airflow_provider_marketo.utils.parts import (
     plan_parts,
     read_part,
 )
-from tests.utils.hostile import parse, random_rows, render
-from tests.utils.test_splitter import non_seekable
+from tests._support.files import non_seekable
+from tests._support.hostile import parse, random_rows, render
 
 
 def plan(data: bytes, max_part_bytes: int = 300, **kwargs: object) -> PartPlan:

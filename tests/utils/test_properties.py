@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from airflow_provider_marketo.utils.formats import FORMATS, InputFileError
 from airflow_provider_marketo.utils.parts import plan_parts, read_part
-from tests.utils.hostile import Malformed, parse, strict_records
-from tests.utils.test_splitter import non_seekable
+from tests._support.files import non_seekable
+from tests._support.hostile import Malformed, parse, strict_records
 
 #: Quotes anywhere, every delimiter, CR and LF alone and together, 2-, 3- and 4-byte UTF-8.
 TOKENS = ['"', '""', ",", "\t", ";", "\n", "\r\n", "\r", " ", "a", "mx1@example.com", '27"', "é", "日", "😀"]

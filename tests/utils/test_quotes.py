@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_marketo.utils.formats import FORMATS, InputFileError
 from airflow_provider_marketo.utils.part_files import split_delimited
 from airflow_provider_marketo.utils.parts import PartPlan, plan_parts, read_part
-from tests.utils.hostile import parse
+from tests._support.hostile import parse
 
 
 def inch_mark_file(delimiter: str = ",") -> bytes:

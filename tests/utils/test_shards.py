@@ -17,7 +17,7 @@ import pytest
 from airflow_provider_marketo.utils.formats import InputFileError, describe_content, infer_format
 from airflow_provider_marketo.utils.parts import plan_parts
 from airflow_provider_marketo.utils.shards import Shard, ShardOptions, stage_shards
-from tests.utils.hostile import parse, random_rows, render
+from tests._support.hostile import parse, random_rows, render
 
 LOG = logging.getLogger("test_shards")
 CODECS: dict[str, Any] = {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}

@@ -6,37 +6,14 @@ import hashlib
 import io
 import random
 from pathlib import Path
-from typing import BinaryIO, cast
 
 import pytest
 
-from airflow_provider_marketo.utils.formats import FORMATS, MAX_PART_BYTES
+from airflow_provider_marketo.limits import MAX_PART_BYTES
+from airflow_provider_marketo.utils.formats import FORMATS
 from airflow_provider_marketo.utils.part_files import SplitResult, split_delimited
-from tests.utils.hostile import parse, random_rows, render
-
-
-class NonSeekable(io.RawIOBase):
-    """A forward-only stream (like an S3 object body) that returns short reads."""
-
-    def __init__(self, data: bytes, rng: random.Random | None = None) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-        self._rng = rng
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._rng is not None and size > 1:
-            size = self._rng.randint(1, size)
-        end = len(self._data) if size < 0 else self._pos + size
-        chunk = bytes(self._data[self._pos : end])
-        self._pos += len(chunk)
-        return chunk
-
-
-def non_seekable(data: bytes, rng: random.Random | None = None) -> BinaryIO:
-    return cast(BinaryIO, NonSeekable(data, rng))
+from tests._support.files import non_seekable
+from tests._support.hostile import parse, random_rows, render
 
 
 def split_bytes(data: bytes, tmp_path: Path, **kwargs: object) -> SplitResult:
