@@ -238,3 +238,18 @@ def test_the_checks_are_arguments_of_mapped_tasks_too() -> None:
     )
     assert (op.checks.max_failed_rows, op.checks.fail_on_nothing_imported) == (3, False)
     assert (op.checks.fail_on_unaccounted_rows, op.checks.max_failed_ratio) == (True, None)
+
+
+@pytest.mark.marketo_simulator(rows_per_second=50)
+def test_finishing_with_parts_left_to_submit_is_refused(marketo_conn_id: str, tmp_path: Path) -> None:
+    """complete_import only follows the completion wait: resumed while parts are still unsent (a
+    queue-room deferral), it fails instead of finishing half an import."""
+    source = write_rows(tmp_path / "leads.csv", _rows(200))
+    op = _op(source, marketo_conn_id, wait_for_completion=True, deferrable=True, max_active_jobs=1)
+    context = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    assert deferred.value.method_name == "resume_import"  # waiting for queue room, parts left
+    event = {"status": "success", "message": "1 of 1 import jobs finished", "batches": []}
+    with pytest.raises(AirflowException, match="Cannot finish: the manifest has parts left to submit"):
+        op.resume_execution("complete_import", {"event": event}, context)
