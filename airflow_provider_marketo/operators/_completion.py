@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout
-from airflow_provider_marketo.exceptions import MarketoError, MarketoRetryableError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._state import TaskLog
 from airflow_provider_marketo.triggers.bulk_import import (
-    describe_error,
     pending_ids,
     poll_delays,
+    poll_statuses,
     read_event,
 )
 
@@ -44,7 +43,7 @@ def wait_on_worker(
     delays = poll_delays(poll_interval, max_poll_interval)
     transient_rounds = 0
     while True:
-        transient = _poll_round(hook, target, pending_ids(batch_ids, known), known)
+        transient = poll_statuses(hook, target, pending_ids(batch_ids, known), known)
         if transient is None:
             transient_rounds = 0
         else:
@@ -60,21 +59,6 @@ def wait_on_worker(
             return [known[batch_id] for batch_id in batch_ids]
         log.info("Waiting for batches %s (queued or importing).", pending)
         time.sleep(next(delays))
-
-
-def _poll_round(
-    hook: MarketoHook, target: BulkTarget, pending: Sequence[int], known: dict[int, ImportStatus]
-) -> str | None:
-    """Ask for each pending job's status into ``known``; the description of a transient error that
-    ended the round early, or None. Any other Marketo error fails the task."""
-    for batch_id in pending:
-        try:
-            known[batch_id] = hook.get_import_status(target, batch_id)
-        except MarketoRetryableError as err:
-            return describe_error(batch_id, err, target)
-        except MarketoError as err:
-            raise AirflowException(describe_error(batch_id, err, target)) from err
-    return None
 
 
 def statuses_of_event(event: Any, batch_ids: Sequence[int]) -> list[ImportStatus]:

@@ -24,7 +24,6 @@ from airflow_provider_marketo._compat import (
     TaskDeferralTimeout,
     conf,
 )
-from airflow_provider_marketo.exceptions import MarketoError, MarketoRetryableError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import OBJECT_KINDS, ImportStatus, ObjectKind
 from airflow_provider_marketo.results import ResultChecks, finish_batches
@@ -39,7 +38,7 @@ from airflow_provider_marketo.sensors._transient import TransientErrorCount
 from airflow_provider_marketo.triggers.bulk_import import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     BulkImportTrigger,
-    describe_error,
+    poll_statuses,
     read_event,
 )
 
@@ -169,29 +168,22 @@ class BulkImportSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool:
         """Check every job once with the sync hook; True (statuses kept for ``execute``) when all are done."""
-        hook = MarketoHook(self.marketo_conn_id)
-        target = self.arguments.target
-        statuses: list[ImportStatus] = []
-        for batch_id in self.arguments.batch_ids:
-            try:
-                statuses.append(hook.get_import_status(target, batch_id))
-            except MarketoRetryableError as err:
-                count = self._transient.add(context)
-                if count > self.max_transient_errors:
-                    raise AirflowException(
-                        f"Gave up after {count} consecutive pokes with transient errors; "
-                        f"last: {describe_error(batch_id, err, target)}"
-                    ) from err
-                self.log.warning(
-                    "Transient error (%d/%d), will poke again: %s",
-                    count,
-                    self.max_transient_errors,
-                    describe_error(batch_id, err, target),
+        known: dict[int, ImportStatus] = {}
+        transient = poll_statuses(
+            MarketoHook(self.marketo_conn_id), self.arguments.target, self.arguments.batch_ids, known
+        )
+        if transient is not None:
+            count = self._transient.add(context)
+            if count > self.max_transient_errors:
+                raise AirflowException(
+                    f"Gave up after {count} consecutive pokes with transient errors; last: {transient}"
                 )
-                return False
-            except MarketoError as err:
-                raise AirflowException(describe_error(batch_id, err, target)) from err
+            self.log.warning(
+                "Transient error (%d/%d), will poke again: %s", count, self.max_transient_errors, transient
+            )
+            return False
         self._transient.reset(context)
+        statuses = list(known.values())
         pending = [s.batch_id for s in statuses if not s.is_terminal]
         if pending:
             self.log.info("Batches %s are still queued or importing.", pending)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -22,6 +22,9 @@ from airflow_provider_marketo.exceptions import (
 )
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_marketo.hooks.marketo import MarketoHook
 
 EventStatus = Literal["success", "failed", "error", "timeout"]
 EVENT_STATUSES: tuple[str, ...] = get_args(EventStatus)
@@ -70,6 +73,22 @@ def not_found_hint(target: BulkTarget) -> str:
 def pending_ids(batch_ids: Sequence[int], known: dict[int, ImportStatus]) -> list[int]:
     """Batch ids not known to be ``Complete`` or ``Failed``."""
     return [b for b in batch_ids if b not in known or not known[b].is_terminal]
+
+
+def poll_statuses(
+    hook: MarketoHook, target: BulkTarget, batch_ids: Sequence[int], known: dict[int, ImportStatus]
+) -> str | None:
+    """The sync form of one polling round (the sensor's poke, ``wait_on_worker``): ask for each job's
+    status into ``known``; return the description of a transient error that ended the round early,
+    or None. Any other Marketo error is an ``AirflowException`` naming the batch."""
+    for batch_id in batch_ids:
+        try:
+            known[batch_id] = hook.get_import_status(target, batch_id)
+        except MarketoRetryableError as err:
+            return describe_error(batch_id, err, target)
+        except MarketoError as err:
+            raise AirflowException(describe_error(batch_id, err, target)) from err
+    return None
 
 
 def read_event(event: Any, batch_ids: Sequence[int]) -> tuple[EventStatus, str, list[ImportStatus]]:
