@@ -7,12 +7,10 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, ObjectStoragePath, XComArg
@@ -724,41 +722,12 @@ def test_deferrable_defaults_to_the_operators_setting() -> None:
 # -- S3 ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket on a local moto server, reachable through the ``aws_test`` connection."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            monkeypatch.setenv(name, "testing")
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        connection = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", json.dumps(connection))
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket="marketo-results")
-        yield "marketo-results"
-    finally:
-        server.stop()
-
-
 def test_stores_files_to_s3(
-    marketo_simulator: Any, marketo_conn_id: str, context: Any, s3_bucket: str
+    marketo_simulator: Any, marketo_conn_id: str, context: Any, moto_s3: dict[str, Any]
 ) -> None:
+    # The shared moto server: one endpoint per session for the connection aws_test (Airflow caches
+    # the filesystem of an object storage connection by its id).
+    s3_bucket = moto_s3["bucket"]
     batch_id = create_lead_job(marketo_simulator, mixed_rows())
     results = f"s3://aws_test@{s3_bucket}/marketo/run-1/"
     summary = defer_and_resume(sensor(batch_ids=[batch_id], results_path=results), context)
