@@ -25,6 +25,12 @@ PUBLIC_CLASSES = (
     "airflow_provider_marketo.transfers.sql_to_marketo.SqlToMarketoOperator",
     "airflow_provider_marketo.sensors.bulk_import.BulkImportSensor",
 )
+#: The hooks and the trigger: their arguments are on a page too.
+OTHER_PUBLIC_CLASSES = (
+    "airflow_provider_marketo.hooks.marketo.MarketoHook",
+    "airflow_provider_marketo.hooks.marketo.AsyncMarketoHook",
+    "airflow_provider_marketo.triggers.bulk_import.BulkImportTrigger",
+)
 #: Where the classes of this package end: Airflow's own arguments (task_id, retries, ...) are not ours.
 PACKAGE = "airflow_provider_marketo."
 

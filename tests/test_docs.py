@@ -73,7 +73,7 @@ def _rendered_classes() -> dict[type, Path]:
     return found
 
 
-@pytest.mark.parametrize("path", hook.PUBLIC_CLASSES)
+@pytest.mark.parametrize("path", hook.PUBLIC_CLASSES + hook.OTHER_PUBLIC_CLASSES)
 def test_every_argument_has_a_docstring_text(path: str) -> None:
     cls = hook.load(path)
     missing = hook.undocumented(cls)
@@ -87,7 +87,7 @@ def test_every_argument_has_a_docstring_text(path: str) -> None:
     )
 
 
-@pytest.mark.parametrize("path", hook.PUBLIC_CLASSES)
+@pytest.mark.parametrize("path", hook.PUBLIC_CLASSES + hook.OTHER_PUBLIC_CLASSES)
 def test_every_argument_is_rendered_on_a_page(path: str) -> None:
     cls = hook.load(path)
     rendered = _rendered_classes()
