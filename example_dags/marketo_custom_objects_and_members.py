@@ -68,6 +68,7 @@ def marketo_custom_objects_and_members() -> None:
         rows.append(["", "No", "Email"])  # program members need an email: fails
         return _write(folder / "export" / "registrations.tsv", rows, "\t")
 
+    # --8<-- [start:custom_objects]
     cars = BulkCustomObjectImportOperator(
         task_id="import_cars",
         api_name="car_c",
@@ -86,7 +87,9 @@ def marketo_custom_objects_and_members() -> None:
         marketo_conn_id=CONN_ID,
         timeout=3600,
     )
+    # --8<-- [end:custom_objects]
 
+    # --8<-- [start:program_members]
     members = BulkProgramMemberImportOperator(
         task_id="import_registrations",
         program_id="{{ params.program_id }}",
@@ -106,6 +109,7 @@ def marketo_custom_objects_and_members() -> None:
         marketo_conn_id=CONN_ID,
         timeout=3600,
     )
+    # --8<-- [end:program_members]
 
 
 marketo_custom_objects_and_members()

@@ -63,6 +63,7 @@ def marketo_large_export() -> None:
         return str(target)
 
     export = export_leads()
+    # --8<-- [start:wait_for_completion]
     BulkLeadImportOperator(
         task_id="import_leads",
         source=export,
@@ -73,6 +74,7 @@ def marketo_large_export() -> None:
         results_path=RUN_FOLDER + "/results/",
         execution_timeout=pendulum.duration(hours=2),
     )
+    # --8<-- [end:wait_for_completion]
 
 
 marketo_large_export()

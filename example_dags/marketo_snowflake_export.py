@@ -80,6 +80,7 @@ def marketo_snowflake_export() -> None:
         return source if params["source_kind"] == "folder" else source + "data_*.csv.gz"
 
     source = unload_leads()
+    # --8<-- [start:import_shards]
     import_leads = BulkLeadImportOperator(
         task_id="import_leads",
         source=source,  # a folder (prefix) or a glob of the export's files, any ObjectStoragePath
@@ -97,6 +98,7 @@ def marketo_snowflake_export() -> None:
         marketo_conn_id=CONN_ID,
         timeout=3600,
     )
+    # --8<-- [end:import_shards]
 
 
 marketo_snowflake_export()

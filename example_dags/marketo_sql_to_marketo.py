@@ -33,12 +33,14 @@ SQL_CONN_ID = "{{ var.value.get('marketo_example_sql_conn_id', 'marketo_example_
 STORAGE = "{{ var.value.get('marketo_example_storage', 'file:///tmp/marketo-examples') | trim('/') }}"
 RUN_FOLDER = STORAGE + "/{{ dag.dag_id }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
 
+# --8<-- [start:query]
 QUERY = """
 SELECT email, first_name AS firstName, last_name AS lastName, company, title,
        score AS leadScore, revenue AS annualRevenue
 FROM contacts
 ORDER BY id
 """
+# --8<-- [end:query]
 
 #: Values that break naive CSV writing.
 HOSTILE = [
@@ -99,6 +101,7 @@ def marketo_sql_to_marketo() -> None:
         log.info("%d contacts in %s", rows, conn_id)
         return rows
 
+    # --8<-- [start:sql_to_marketo]
     load_contacts = SqlToMarketoOperator(
         task_id="load_contacts",
         sql=QUERY,
@@ -112,6 +115,7 @@ def marketo_sql_to_marketo() -> None:
         results_path=RUN_FOLDER + "/results/",
         execution_timeout=pendulum.duration(hours=2),
     )
+    # --8<-- [end:sql_to_marketo]
     build_warehouse() >> load_contacts
 
 

@@ -22,6 +22,7 @@ from airflow.sdk import ObjectStoragePath, Param, dag, task
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 
+# --8<-- [start:settings]
 # Settings, read at run time from Airflow Variables through templates (parsing never reads one), with
 # defaults that work against the bundled simulator: marketo_example_conn_id, and
 # marketo_example_storage (e.g. s3://aws_default@my-bucket/marketo; default: a folder in /tmp).
@@ -30,6 +31,7 @@ RUN_FOLDER = (
     "{{ var.value.get('marketo_example_storage', 'file:///tmp/marketo-examples') | trim('/') }}"
     "/{{ dag.dag_id }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
 )
+# --8<-- [end:settings]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,7 @@ def marketo_warehouse_export() -> None:
 
     export = export_leads()
 
+    # --8<-- [start:import_and_wait]
     import_leads = BulkLeadImportOperator(
         task_id="import_leads",
         source=export,
@@ -120,7 +123,9 @@ def marketo_warehouse_export() -> None:
         marketo_conn_id=CONN_ID,
         timeout=3600,
     )
+    # --8<-- [end:import_and_wait]
 
+    # --8<-- [start:report]
     @task
     def report(summary: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         sent = summary.get("rows_sent")
@@ -142,6 +147,7 @@ def marketo_warehouse_export() -> None:
         return summary
 
     report(wait_for_import.output)
+    # --8<-- [end:report]
 
 
 marketo_warehouse_export()

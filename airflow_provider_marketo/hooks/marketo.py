@@ -279,6 +279,8 @@ class AsyncMarketoHook:
 
     Every hook of one event loop shares one ``httpx.AsyncClient`` per Marketo instance and, with the
     sync hooks, the process-wide token cache and call budget: many triggers make one token call.
+
+    :param marketo_conn_id: a ``marketo`` connection, as for :class:`MarketoHook`.
     """
 
     def __init__(self, marketo_conn_id: str = MarketoHook.default_conn_name) -> None:

@@ -83,9 +83,12 @@ class BaseBulkImportOperator(BaseOperator):
     :param format: ``csv``, ``tsv`` or ``ssv``; inferred from the file extension (before a compression
         suffix) when omitted. With ``delimiter``: the format the file is rewritten to (default csv).
     :param column_names: the header of files written without one (Snowflake's ``HEADER = FALSE``).
-    :param delimiter: the files' delimiter if not the format's (``"|"``: Redshift), ``encoding`` if not
-        UTF-8 (``"cp1252"``), ``null_values``: exact NULL markers (``["\\N"]``) written as empty fields.
-        These parse fields with the ``csv`` module (slower than the byte-level copy used otherwise).
+    :param delimiter: the files' delimiter if not the format's (``"|"``: Redshift). This, ``encoding``
+        and ``null_values`` parse fields with the ``csv`` module (slower than the byte-level copy used
+        otherwise).
+    :param encoding: the files' encoding if not UTF-8 (``"cp1252"``, ``"utf-16"``: any Python codec);
+        re-encoded to UTF-8.
+    :param null_values: exact NULL markers (``["\\N"]``) written as empty fields.
     :param staging_path: folder (templated) of the staged copy of an export that is a folder, a glob,
         compressed or rewritten (default: the local temp directory; use shared storage with several
         workers, else a resume on another worker reads the export again).
@@ -106,8 +109,6 @@ class BaseBulkImportOperator(BaseOperator):
         keep the parts whose jobs are still known to Marketo and did not fail, and import only the
         others again. By default a cleared task imports every part again. A retry (Airflow's own,
         after a failure or a crash) always skips the parts already accepted.
-
-    ``execution_timeout`` bounds the whole try, time spent deferred included.
     :param check_schema: before any upload, check the header against the target's fields in
         Marketo (Describe endpoints: unknown columns, a lookup field that is not searchable, missing
         custom object dedupe fields); ``False`` skips the check and its one or two API calls.
@@ -115,9 +116,18 @@ class BaseBulkImportOperator(BaseOperator):
         triggerer when ``deferrable``, else polling on the worker), then finish them exactly as
         :class:`BulkImportSensor` does and return its summary instead of the batch ids (which stay
         in the ``batch_ids`` XCom). Default False: a separate sensor waits.
-    :param results_path, max_failed_rows, max_failed_ratio, fail_on_warnings,
-        fail_on_nothing_imported, fail_on_unaccounted_rows: with ``wait_for_completion``, as on
-        :class:`BulkImportSensor` (``results_path`` is templated).
+    :param results_path: with ``wait_for_completion``: where the failure/warning files and
+        ``report.json`` go (templated), as on :class:`BulkImportSensor`; None: nothing is stored.
+    :param max_failed_rows: with ``wait_for_completion``: fail when more rows failed in all jobs together.
+    :param max_failed_ratio: with ``wait_for_completion``: fail when failed / (processed + failed) is
+        higher (0..1).
+    :param fail_on_warnings: with ``wait_for_completion``: fail when any row has a warning.
+    :param fail_on_nothing_imported: with ``wait_for_completion``: fail when a job ended ``Complete``
+        with 0 rows processed and failed rows.
+    :param fail_on_unaccounted_rows: with ``wait_for_completion``: fail when processed + failed !=
+        rows sent for a job.
+
+    ``execution_timeout`` bounds the whole try, time spent deferred included.
     """
 
     template_fields: Sequence[str] = (

@@ -113,7 +113,12 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
     :param object_type: ``leads``, ``custom_objects`` (with ``api_name``) or ``program_members``
         (with ``program_id`` and ``program_member_status``).
     :param lookup_field: leads only: the dedupe field (default ``email``), as for
-        :class:`BulkLeadImportOperator`; so are ``list_id`` and ``partition_name``.
+        :class:`BulkLeadImportOperator`.
+    :param list_id: leads only: also add the leads to this static list.
+    :param partition_name: leads only: the lead partition to write into.
+    :param api_name: custom objects only (required): the custom object's API name.
+    :param program_id: program members only (required): the program's id.
+    :param program_member_status: program members only (required): the status the members get.
     :param format: the staged file's format, ``csv`` (default), ``tsv`` or ``ssv``.
     :param fetch_size: rows fetched from the cursor at a time.
     :param on_empty: when the query returns no row: ``skip`` (default) marks the task skipped,
@@ -124,7 +129,9 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         finds the file (else it runs the query again, and must get the same rows).
 
     The other parameters (``marketo_conn_id``, ``max_active_jobs``, ``deferrable``, ``poll_interval``,
-    ``max_queue_wait``, ``part_size``, ``manifest_path``) are those of :class:`BaseBulkImportOperator`.
+    ``max_queue_wait``, ``part_size``, ``manifest_path``, ``wait_for_completion``, ...) are those of
+    :class:`BaseBulkImportOperator`, except the file ones (``source``, ``column_names``, ``delimiter``,
+    ``encoding``, ``null_values``).
     """
 
     template_fields: Sequence[str] = (
