@@ -10,6 +10,7 @@ import dataclasses
 import io
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,8 @@ from airflow_provider_marketo.operators._state import (
     Submit,
 )
 from airflow_provider_marketo.operators._submission import Submission
-from airflow_provider_marketo.results import ResultChecks, finish_batches
+from airflow_provider_marketo.operators.output import ImportOutput, make_output
+from airflow_provider_marketo.results import ImportResultError, ResultChecks, finish_batches
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.formats import check_format, infer_format
@@ -59,12 +61,18 @@ MIN_PART_SIZE = 1024
 
 
 def rows_sent_of(task: BaseOperator | MappedOperator) -> XComArg:
-    """The ``rows_sent`` XCom (``{str(batch_id): data_rows}``) of an import task, plain or mapped.
+    """Deprecated: the task's output (:class:`ImportOutput`) already carries the rows sent per batch;
+    pass ``batch_ids=task.output`` to the sensor and leave ``rows_sent`` out.
 
-    Pass it to :class:`BulkImportSensor`'s ``rows_sent``; for a mapped import the sensor receives one
-    mapping per mapped task instance.
+    Returns ``task.output``, which the sensor's ``rows_sent`` also accepts (so older DAGs keep working).
     """
-    return XComArg(task, key="rows_sent")
+    warnings.warn(
+        "rows_sent_of(task) / rows_sent_output is deprecated: pass batch_ids=task.output to "
+        "BulkImportSensor, which reads the rows sent from it.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return XComArg(task)
 
 
 class BaseBulkImportOperator(BaseOperator):
@@ -113,8 +121,12 @@ class BaseBulkImportOperator(BaseOperator):
         custom object dedupe fields); ``False`` skips the check and its one or two API calls.
     :param wait_for_completion: after the last part is accepted, wait for this task's jobs (in the
         triggerer when ``deferrable``, else polling on the worker), then finish them exactly as
-        :class:`BulkImportSensor` does and return its summary instead of the batch ids (which stay
-        in the ``batch_ids`` XCom). Default False: a separate sensor waits.
+        :class:`BulkImportSensor` does; its summary is the output's ``result``. Default False: a
+        separate sensor waits (``BulkImportSensor(task_id=..., batch_ids=import_task.output)``).
+
+    Returns an :class:`~airflow_provider_marketo.operators.output.ImportOutput` (target, batch ids
+    with the rows sent in each, total rows sent, ``result``) in both modes; the batch ids alone are
+    also pushed as the ``batch_ids`` XCom.
     :param results_path, max_failed_rows, max_failed_ratio, fail_on_warnings,
         fail_on_nothing_imported, fail_on_unaccounted_rows: with ``wait_for_completion``, as on
         :class:`BulkImportSensor` (``results_path`` is templated).
@@ -267,7 +279,7 @@ class BaseBulkImportOperator(BaseOperator):
 
     @property
     def rows_sent_output(self) -> XComArg:
-        """The data rows sent in each job, ``{str(batch_id): rows}``; see :func:`rows_sent_of`."""
+        """Deprecated: ``self.output`` holds the rows sent; see :func:`rows_sent_of`."""
         return rows_sent_of(self)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
@@ -285,7 +297,7 @@ class BaseBulkImportOperator(BaseOperator):
 
     # Running.
 
-    def execute(self, context: Context) -> list[int] | dict[str, Any]:
+    def execute(self, context: Context) -> ImportOutput:
         self._resuming, self._staged = False, None
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
             return self._execute(context)
@@ -296,13 +308,13 @@ class BaseBulkImportOperator(BaseOperator):
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
             return super().resume_execution(next_method, next_kwargs, context)
 
-    def _execute(self, context: Context) -> list[int] | dict[str, Any]:
+    def _execute(self, context: Context) -> ImportOutput:
         source = self.resolve_source(context)
         config = self._config(source)
         check = self._header_check(MarketoHook(self.marketo_conn_id), source)
         return self._run(context, Submission.begin(config, context, source, check))
 
-    def resume_import(self, context: Context, event: Any = None, **_: Any) -> list[int] | dict[str, Any]:
+    def resume_import(self, context: Context, event: Any = None, **_: Any) -> ImportOutput:
         """Continue after a deferral from the manifest (the defer kwargs are not relied on)."""
         source = self.resolve_source(context)
         return self._run(context, Submission.resume(self._config(source), context, source, event))
@@ -318,7 +330,7 @@ class BaseBulkImportOperator(BaseOperator):
                 batch_ids,
             )
 
-    def complete_import(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any]:
+    def complete_import(self, context: Context, event: Any = None, **_: Any) -> ImportOutput:
         """Resume after waiting for this task's jobs (``wait_for_completion``): check the event
         against the batch ids in the manifest, then finish the jobs."""
         source = self.resolve_source(context)
@@ -328,7 +340,7 @@ class BaseBulkImportOperator(BaseOperator):
             raise AirflowException(f"Cannot finish: the manifest has parts left to submit ({done}).")
         return self._finish(context, done, statuses_of_event(event, done.batch_ids))
 
-    def _run(self, context: Context, submission: Submission) -> list[int] | dict[str, Any]:
+    def _run(self, context: Context, submission: Submission) -> ImportOutput:
         self._submission = submission
         while True:
             step = submission.next_step()
@@ -346,7 +358,7 @@ class BaseBulkImportOperator(BaseOperator):
                 self._push(context, step)
                 return self._wait_for_jobs(context, submission, step)
 
-    def _wait_for_jobs(self, context: Context, submission: Submission, done: Done) -> dict[str, Any]:
+    def _wait_for_jobs(self, context: Context, submission: Submission, done: Done) -> ImportOutput:
         """Wait for this task's jobs (deferring, or polling on the worker), then finish them."""
         remaining = submission.check_time()
         if self.deferrable:
@@ -372,18 +384,24 @@ class BaseBulkImportOperator(BaseOperator):
         )
         return self._finish(context, done, statuses)
 
-    def _finish(self, context: Context, done: Done, statuses: list[ImportStatus]) -> dict[str, Any]:
-        summary = finish_batches(
-            MarketoHook(self.marketo_conn_id),
-            self.target,
-            statuses,
-            checks=self.checks,
-            ti=context["ti"],
-            results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
-            rows_sent=done.rows_sent,
-        )
+    def _finish(self, context: Context, done: Done, statuses: list[ImportStatus]) -> ImportOutput:
+        """Finish the jobs as the sensor does; the output holds the summary as ``result`` (also
+        when a check fails: then the output is pushed as the return value before the error)."""
+        try:
+            summary = finish_batches(
+                MarketoHook(self.marketo_conn_id),
+                self.target,
+                statuses,
+                checks=self.checks,
+                ti=context["ti"],
+                results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
+                rows_sent=done.rows_sent,
+            )
+        except ImportResultError as err:
+            context["ti"].xcom_push(key="return_value", value=self._output(done, err.summary))
+            raise
         self._rows_written = int(summary["rows_processed"])
-        return summary
+        return self._output(done, summary)
 
     def _create(self, submission: Submission, step: Submit) -> None:
         try:
@@ -399,19 +417,21 @@ class BaseBulkImportOperator(BaseOperator):
         else:
             submission.accepted_as(step, batch_id)
 
-    def _push(self, context: Context, done: Done) -> list[int]:
+    def _push(self, context: Context, done: Done) -> ImportOutput:
+        """Push the ``batch_ids`` XCom; the output (without a result) is the return value."""
         self.log.info(
             "Submitted %d rows in %d job(s): batch ids %s.",
             done.total_rows,
             len(done.batch_ids),
             done.batch_ids,
         )
-        ti = context["ti"]
-        ti.xcom_push(key="batch_ids", value=done.batch_ids)
-        ti.xcom_push(key="batch_id", value=done.batch_ids[0] if done.batch_ids else None)
-        ti.xcom_push(key="rows_sent", value=done.rows_sent)
+        context["ti"].xcom_push(key="batch_ids", value=done.batch_ids)
         self._rows_written = done.total_rows
-        return done.batch_ids
+        return self._output(done, None)
+
+    def _output(self, done: Done, result: dict[str, Any] | None) -> ImportOutput:
+        sent = [(batch_id, done.rows_sent[str(batch_id)]) for batch_id in done.batch_ids]
+        return make_output(self.target, sent, result)
 
     def _config(self, source: ObjectStoragePath) -> SubmissionConfig:
         timeout = self.execution_timeout

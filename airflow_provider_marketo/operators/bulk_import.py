@@ -5,10 +5,11 @@ One operator per kind of import (leads, custom objects, program members); the sh
 ``ObjectStoragePath``, validates the whole file and splits it into parts under Marketo's 10 MB
 request limit, then submits the parts in order, keeping at most ``max_active_jobs`` of its own jobs
 in Marketo's import queue and waiting (on the worker or, with ``deferrable=True``, in the triggerer)
-when the queue is full (1016) or the list is busy (1019). It returns the batch ids;
-:class:`BulkImportSensor` waits for the jobs, or, with ``wait_for_completion=True``, the task waits
-for them itself and finishes them as the sensor does (files, report, checks), returning the sensor's
-summary.
+when the queue is full (1016) or the list is busy (1019). It returns an
+:class:`~airflow_provider_marketo.operators.output.ImportOutput` (target, batch ids, rows sent);
+:class:`BulkImportSensor` waits for the jobs given that output alone, or, with
+``wait_for_completion=True``, the task waits for them itself and finishes them as the sensor does
+(files, report, checks), its summary becoming the output's ``result``.
 """
 
 from __future__ import annotations

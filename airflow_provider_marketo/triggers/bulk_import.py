@@ -55,7 +55,8 @@ def describe_error(batch_id: int, error: BaseException, target: BulkTarget) -> s
 
 
 def not_found_hint(target: BulkTarget) -> str:
-    """Marketo keeps one batch id space per kind: a batch looked up as the wrong kind is "not found"."""
+    """Marketo keeps one batch id space per kind: a batch looked up as the wrong kind is "not found"
+    (only plain batch ids can be; an import task's output names its target)."""
     if target.kind == "custom_objects":
         looked_up = f"among imports of custom object {target.api_name!r} (object_type='custom_objects')"
     elif target.kind == "program_members":
@@ -63,10 +64,9 @@ def not_found_hint(target: BulkTarget) -> str:
     else:
         looked_up = "among lead imports (object_type='leads', the default)"
     return (
-        f"It was looked up {looked_up}. If it was created moments ago, the sensor's object_type "
-        "(and api_name / program_id) likely differ from the import task's: a custom object import "
-        "needs object_type='custom_objects' and its api_name, a program member import "
-        "object_type='program_members' and its program_id."
+        f"It was looked up {looked_up}. If it was created moments ago, the target given with plain "
+        "batch ids differs from the import's: pass the import task's output as batch_ids, which "
+        "names its target."
     )
 
 

@@ -17,6 +17,7 @@ from airflow_provider_marketo.exceptions import MarketoBatchNotFoundError, Marke
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._completion import wait_on_worker
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.operators.output import batch_ids_of, check_output
 from airflow_provider_marketo.results import ImportResultError
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
@@ -60,9 +61,11 @@ def test_on_the_worker_returns_the_same_summary_as_the_two_task_dag(
     one, two = tmp_path / "one", tmp_path / "two"
 
     ti = FakeTaskInstance()
-    summary = _op(
+    output = _op(
         source, marketo_conn_id, wait_for_completion=True, deferrable=False, results_path=one.as_uri() + "/"
     ).execute(make_context(ti))
+    summary = check_output(output)["result"]
+    assert summary is not None
     assert ti.xcoms["batch_ids"] == [b["batch_id"] for b in summary["batches"]]
     assert len(summary["batches"]) >= 3
     assert summary["rows_failed"] == 300 // 9 and summary["rows_sent"] == 300
@@ -70,11 +73,17 @@ def test_on_the_worker_returns_the_same_summary_as_the_two_task_dag(
     assert (one / "failures.csv").is_file() and (one / "report.json").is_file()
 
     ti2 = FakeTaskInstance(task_id="import2")
-    batch_ids = _op(source, marketo_conn_id, task_id="import2", deferrable=False).execute(make_context(ti2))
+    output2 = check_output(
+        _op(source, marketo_conn_id, task_id="import2", deferrable=False).execute(make_context(ti2))
+    )
+    # The same type in both modes: only the result differs.
+    assert output2["result"] is None
+    assert output2["rows_sent"] == output["rows_sent"] == 300
+    assert [b["rows_sent"] for b in output2["batches"]] == [b["rows_sent"] for b in output["batches"]]
+    assert output2["target"] == output["target"]
     sensor = BulkImportSensor(
         task_id="wait",
-        batch_ids=batch_ids,
-        rows_sent=ti2.xcoms["rows_sent"],
+        batch_ids=output2,  # the whole output: target and rows sent come with it
         results_path=two.as_uri() + "/",
         marketo_conn_id=marketo_conn_id,
         poll_interval=0.05,
@@ -102,7 +111,10 @@ def test_deferrable_waits_in_the_trigger_and_resumes_without_defer_kwargs(
     assert trigger.max_pending == 0 and trigger.deadline is None
     event = asyncio.run(first_event(trigger))
     # Only the event comes back (no defer kwargs), as under Airflow 3.3.2's dag.test() (apache/airflow#69942).
-    summary = op.resume_execution("complete_import", {"event": event}, context)
+    output = check_output(op.resume_execution("complete_import", {"event": event}, context))
+    summary = output["result"]
+    assert summary is not None
+    assert batch_ids_of(output) == ti.xcoms["batch_ids"]
     assert [b["batch_id"] for b in summary["batches"]] == ti.xcoms["batch_ids"]
     assert summary["rows_processed"] + summary["rows_failed"] == 120 == summary["rows_sent"]
     assert event["status"] == "success"
@@ -160,14 +172,18 @@ def test_a_failed_job_fails_the_task_after_storing(
     op = _op(source, marketo_conn_id, wait_for_completion=True, deferrable=False)
     with pytest.raises(ImportResultError, match="failed: Import failed: invalid header"):
         op.execute(make_context(ti))
-    assert ti.xcoms["return_value"]["status"] == "failed"
-    assert ti.xcoms["batch_ids"] == [b["batch_id"] for b in ti.xcoms["return_value"]["batches"]]
+    output = check_output(ti.xcoms["return_value"])
+    assert output["result"] is not None and output["result"]["status"] == "failed"
+    assert (
+        ti.xcoms["batch_ids"] == batch_ids_of(output) == [b["batch_id"] for b in output["result"]["batches"]]
+    )
 
 
-def test_default_returns_the_batch_ids(marketo_conn_id: str, tmp_path: Path) -> None:
+def test_default_returns_the_output_without_result(marketo_conn_id: str, tmp_path: Path) -> None:
     source = write_rows(tmp_path / "leads.csv", _rows(10))
     ti = FakeTaskInstance()
-    assert _op(source, marketo_conn_id, deferrable=False).execute(make_context(ti)) == ti.xcoms["batch_ids"]
+    output = check_output(_op(source, marketo_conn_id, deferrable=False).execute(make_context(ti)))
+    assert (batch_ids_of(output), output["rows_sent"], output["result"]) == (ti.xcoms["batch_ids"], 10, None)
 
 
 class _FlakyHook:

@@ -274,7 +274,7 @@ def test_batch_not_found_names_how_it_was_looked_up(target: BulkTarget, looked_u
     text = describe_error(7, error, target)
     assert text.startswith("Batch 7 is unknown or expired (Marketo keeps batch ids for 7 days)")
     assert looked_up in text
-    assert "object_type='program_members' and its program_id" in text
+    assert "pass the import task's output as batch_ids, which names its target" in text
     assert describe_error(7, MarketoRetryableError("busy", code="604"), target) == (
         "Status check of batch 7 failed: Marketo error 604: busy"
     )
