@@ -22,6 +22,7 @@ from airflow_provider_marketo.results import ImportResultError
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
 from tests._support.files import write_rows
+from tests._support.sim import our_jobs
 from tests._support.tasks import FakeTaskInstance, first_event, make_context
 
 HEADER = ["email", "firstName", "leadScore"]
@@ -106,12 +107,12 @@ def test_deferrable_waits_in_the_trigger_and_resumes_without_defer_kwargs(
         op.execute(context)
     trigger = deferred.value.trigger
     assert isinstance(trigger, BulkImportTrigger)
-    assert deferred.value.method_name == "complete_import"
+    assert deferred.value.method_name == "resume_import"  # the one resume method, for either wait
     assert trigger.batch_ids == ti.xcoms["batch_ids"]
     assert trigger.max_pending == 0 and trigger.deadline is None
     event = asyncio.run(first_event(trigger))
     # Only the event comes back (no defer kwargs), as under Airflow 3.3.2's dag.test() (apache/airflow#69942).
-    output = check_output(op.resume_execution("complete_import", {"event": event}, context))
+    output = check_output(op.resume_execution("resume_import", {"event": event}, context))
     summary = output["result"]
     assert summary is not None
     assert batch_ids_of(output) == ti.xcoms["batch_ids"]
@@ -160,7 +161,7 @@ def test_bad_or_unfinished_events_fail(
     with pytest.raises(TaskDeferred):
         op.execute(context)
     with pytest.raises(error, match=match):
-        op.resume_execution("complete_import", {"event": event}, context)
+        op.resume_execution("resume_import", {"event": event}, context)
 
 
 def test_a_failed_job_fails_the_task_after_storing(
@@ -257,15 +258,20 @@ def test_the_checks_are_arguments_of_mapped_tasks_too() -> None:
 
 
 @pytest.mark.marketo_simulator(rows_per_second=50)
-def test_finishing_with_parts_left_to_submit_is_refused(marketo_conn_id: str, tmp_path: Path) -> None:
-    """complete_import only follows the completion wait: resumed while parts are still unsent (a
-    queue-room deferral), it fails instead of finishing half an import."""
+def test_a_resume_with_parts_left_submits_them_instead_of_finishing(
+    marketo_simulator: Any, marketo_conn_id: str, tmp_path: Path
+) -> None:
+    """One resume method for both waits: resumed after a queue-room deferral (parts left), the task
+    submits the next part and does not finish half an import, whatever the event says."""
     source = write_rows(tmp_path / "leads.csv", _rows(200))
     op = _op(source, marketo_conn_id, wait_for_completion=True, deferrable=True, max_active_jobs=1)
     context = make_context()
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
     assert deferred.value.method_name == "resume_import"  # waiting for queue room, parts left
-    event = {"status": "success", "message": "1 of 1 import jobs finished", "batches": []}
-    with pytest.raises(AirflowException, match="Cannot finish: the manifest has parts left to submit"):
-        op.resume_execution("complete_import", {"event": event}, context)
+    jobs = len(our_jobs(marketo_simulator))
+    event = asyncio.run(first_event(deferred.value.trigger))  # room: the first job finished
+    with pytest.raises(TaskDeferred) as again:
+        op.resume_execution("resume_import", {"event": event}, context)
+    assert len(our_jobs(marketo_simulator)) == jobs + 1  # the next part went in; nothing finished
+    assert again.value.trigger.max_pending == 0 and len(again.value.trigger.batch_ids) == 1

@@ -207,13 +207,18 @@ def test_connection_that_is_not_sql(tmp_path: Path, sqlite_db: Path, marketo_con
         ({"api_name": "car_c"}, "api_name applies to"),
         ({"on_empty": "ignore"}, "on_empty must be"),
         ({"fetch_size": 0}, "fetch_size must be"),
-        ({"delimiter": "|"}, "apply to file sources only"),
-        ({"null_values": ["\\N"]}, "apply to file sources only"),
     ],
 )
 def test_invalid_arguments(kwargs: dict[str, Any], message: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=message):
         sql_op(tmp_path, "marketo_default", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["source", "delimiter", "null_values", "column_names", "encoding"])
+def test_file_source_arguments_are_not_arguments_of_the_transfer(name: str, tmp_path: Path) -> None:
+    """The transfer shares the import machinery, not the file source: no argument it must reject."""
+    with pytest.raises(TypeError, match=f"(?s)Invalid arguments were passed.*{name}"):
+        sql_op(tmp_path, "marketo_default", **{name: "x"})
 
 
 # Empty results.
