@@ -50,6 +50,7 @@ from airflow_provider_marketo.results import ImportResultError, ResultChecks, fi
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.formats import check_format, infer_format
+from airflow_provider_marketo.utils.parts import PartPlan
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -160,6 +161,8 @@ class BaseImportOperator(BaseOperator):
         self._staged: ObjectStoragePath | None = None
         #: The files a staged source was made from (``(url, size, version)``), for the manifest.
         self._shards: tuple[tuple[str, int, str], ...] | None = None
+        #: The part plan made while :meth:`resolve_source` staged the source (None: plan by reading it).
+        self._planned: PartPlan | None = None
         self.check_schema = check_schema
         self.wait_for_completion = wait_for_completion
         self.results_path = results_path
@@ -278,7 +281,7 @@ class BaseImportOperator(BaseOperator):
     # Running.
 
     def execute(self, context: Context) -> ImportOutput:
-        self._resuming, self._staged = False, None
+        self._resuming, self._staged, self._planned = False, None, None
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
             source = self.resolve_source(context)
             check = self._header_check(MarketoHook(self.marketo_conn_id), source)
@@ -287,7 +290,7 @@ class BaseImportOperator(BaseOperator):
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """The one entry point after a deferral (whatever its method; a trigger failure or timeout
         too): Airflow's checks, then :meth:`resume_import`."""
-        self._resuming, self._staged = True, None
+        self._resuming, self._staged, self._planned = True, None, None
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
             return super().resume_execution(next_method, next_kwargs, context)
 
@@ -427,6 +430,7 @@ class BaseImportOperator(BaseOperator):
             retries=int(self.retries or 0),
             manifest_path=None if not self.manifest_path else to_object_storage_path(self.manifest_path),
             shards=self._shards,
+            plan=self._planned,
             log=self.log,
         )
 
@@ -493,6 +497,7 @@ class BaseBulkImportOperator(BaseImportOperator):
             log=self.log,
         )
         self._staged, self._staged_format, self._shards = source.staged, source.file_format, source.shards
+        self._planned = source.plan
         return source.path
 
     def staged_file(self, context: Context) -> ObjectStoragePath:

@@ -21,7 +21,7 @@ from airflow_provider_marketo.operators._manifest import (
     TaskStateStore,
     manifest_file,
 )
-from airflow_provider_marketo.utils.parts import PlannedPart
+from airflow_provider_marketo.utils.parts import PartPlan, PlannedPart
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -63,6 +63,8 @@ class SubmissionConfig:
     manifest_path: ObjectStoragePath | None
     #: The export's files ``[url, size, version]`` when the source is their staged copy, else None.
     shards: tuple[tuple[str, int, str], ...] | None = None
+    #: The part plan made while the source was staged (so planning does not read it back), else None.
+    plan: PartPlan | None = None
     #: The operator's logger, so that the submission's messages are in the task log.
     log: TaskLog = field(default=logging.getLogger(__name__), compare=False)
 

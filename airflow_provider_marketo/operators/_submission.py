@@ -201,6 +201,11 @@ class Submission:
         config: SubmissionConfig, source: ObjectStoragePath, check_header: Callable[[list[str]], None] | None
     ) -> PartPlan:
         how = (config.file_format, config.part_size)
+        if config.plan is not None:  # made while the source was staged: not read again
+            config.log.info("Planned %s while staging it (%s, parts of at most %d bytes).", source, *how)
+            if check_header is not None:
+                check_header(config.plan.header)
+            return config.plan
         config.log.info("Reading and validating %s (%s) in parts of at most %d bytes.", source, *how)
         with source.open("rb") as stream:  # type: ignore[no-untyped-call]
             plan = plan_parts(

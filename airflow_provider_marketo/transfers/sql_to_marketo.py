@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import sqlparse
 from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -27,6 +27,7 @@ from airflow_provider_marketo.operators._base import BaseImportOperator
 from airflow_provider_marketo.operators._kinds import KIND_ARGUMENTS, ImportKind, check_kind_arguments
 from airflow_provider_marketo.operators._staging import staged_path
 from airflow_provider_marketo.utils.formats import check_format, validate_header
+from airflow_provider_marketo.utils.parts import PlanningWriter
 from airflow_provider_marketo.utils.rows import RowWriter, check_writable_header
 
 if TYPE_CHECKING:
@@ -244,7 +245,15 @@ class SqlToMarketoOperator(BaseImportOperator):
                     check_schema(columns)  # before any row is staged (an empty result calls no Marketo)
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 with staged.open("wb") as stream:  # type: ignore[no-untyped-call]
-                    writer = RowWriter(stream, columns, file_format=file_format, source_name=source_name)
+                    planner = PlanningWriter(
+                        stream,
+                        file_format=file_format,
+                        max_part_bytes=self.part_size,
+                        source_name=str(staged),
+                    )
+                    writer = RowWriter(
+                        cast("BinaryIO", planner), columns, file_format=file_format, source_name=source_name
+                    )
                     while batch:
                         writer.write_rows(batch)
                         batch = cursor.fetchmany(self.fetch_size)
@@ -253,6 +262,8 @@ class SqlToMarketoOperator(BaseImportOperator):
         self.log.info(
             "Staged %d rows (%d bytes) with columns %s.", writer.rows, writer.bytes, ", ".join(columns)
         )
+        if writer.rows:
+            self._planned = planner.plan()  # the parts, planned as the rows were written
         return writer.rows
 
     def _checked_sql(self) -> str:
