@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 
 from airflow_provider_marketo._compat import conf
+from airflow_provider_marketo.backoff import MAX_POLL_INTERVAL
 from airflow_provider_marketo.exceptions import (
     MarketoListBusyError,
     MarketoQueueFullError,
@@ -36,7 +37,6 @@ from airflow_provider_marketo.operators._staging import (
     to_object_storage_path,
 )
 from airflow_provider_marketo.operators._state import (
-    MAX_POLL_INTERVAL,
     Defer,
     Done,
     ParamValue,
@@ -95,7 +95,9 @@ class BaseImportOperator(BaseOperator):
         (Marketo's queue holds 10 jobs for the whole instance).
     :param deferrable: wait for queue room in the triggerer instead of sleeping on the worker
         (default: Airflow's ``[operators] default_deferrable``).
-    :param poll_interval: first pause in seconds between checks while waiting; doubles up to 30 s.
+    :param poll_interval: first pause in seconds between checks while waiting (for queue room, or
+        for the jobs with ``wait_for_completion``); x1.5 after each check, up to 30 s
+        (:mod:`airflow_provider_marketo.backoff`).
     :param max_queue_wait: give up (seconds or timedelta) when Marketo has answered "queue full" (1016)
         or "list busy" (1019) for one part for this long.
     :param part_size: largest part in bytes (header included); default 10 MB less 64 KiB.

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_marketo._compat import AirflowException, task_state_store
+from airflow_provider_marketo.backoff import MAX_POLL_INTERVAL
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.operators._manifest import (
     ImportManifest,
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
-#: Longest pause between two checks while waiting for queue room.
-MAX_POLL_INTERVAL = 30.0
 
 ParamValue = str | int | None
 TryKind = Literal["new", "resume", "retry", "clear"]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout
+from airflow_provider_marketo.backoff import backoff_delay
 from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
     MarketoError,
@@ -374,7 +375,7 @@ class Submission:
     ) -> Sleep | Defer:
         """Sleep; or defer until at most ``max_pending`` of our ``jobs`` are unfinished, or on a timer
         when there is no job of ours to wait for. ``limit`` caps the pause (the trigger's deadline)."""
-        delay = min(self.config.poll_interval * 2**self.wait.attempts, self.config.max_delay)
+        delay = backoff_delay(self.config.poll_interval, self.wait.attempts, self.config.max_delay)
         if limit is not None:
             delay = min(delay, limit)
         self.wait.attempts += 1
