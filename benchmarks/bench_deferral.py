@@ -83,6 +83,7 @@ async def _first_event(trigger: Any) -> Any:
 def drive(make_operator: Any) -> tuple[list[int], int]:
     """Run an import through its deferral cycles; return its batch ids and the number of deferrals."""
     from airflow_provider_marketo._compat import TaskDeferred
+    from airflow_provider_marketo.operators.output import batch_ids_of
 
     ti = _TaskInstance()
     context: dict[str, Any] = {
@@ -98,8 +99,8 @@ def drive(make_operator: Any) -> tuple[list[int], int]:
         try:
             operator = make_operator()
             if method is None:
-                return list(operator.execute(context)), deferrals
-            return list(operator.resume_execution(method, kwargs, context)), deferrals
+                return batch_ids_of(operator.execute(context)), deferrals
+            return batch_ids_of(operator.resume_execution(method, kwargs, context)), deferrals
         except TaskDeferred as deferred:
             classpath, trigger_kwargs = deferred.trigger.serialize()
             module, _, name = classpath.rpartition(".")

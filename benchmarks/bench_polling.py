@@ -109,7 +109,7 @@ def measured(job_seconds: float, interval: float, max_interval: float) -> int:
 
 def run(job_seconds: Sequence[float] = JOB_SECONDS, verify: bool = True) -> list[Row]:
     """One row per job length: backoff calls (ours) vs fixed-loop calls (baseline)."""
-    from airflow_provider_marketo.triggers.bulk_import import poll_delays
+    from airflow_provider_marketo.backoff import poll_delays
 
     rows: list[Row] = []
     for seconds in job_seconds:

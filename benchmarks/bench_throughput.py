@@ -88,6 +88,7 @@ def _api_calls() -> int:
 def child(source: str, part_size: str) -> dict[str, Any]:
     """Import ``source`` and wait for every job; time, rows and memory of this process."""
     from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+    from airflow_provider_marketo.operators.output import batch_ids_of
 
     def import_file(path: Path) -> tuple[_TaskInstance, float]:
         ti = _TaskInstance()
@@ -99,8 +100,9 @@ def child(source: str, part_size: str) -> dict[str, Any]:
             manifest_path=str(path.with_suffix(".manifest.json")),
         )
         start = time.perf_counter()
-        batch_ids = operator.execute(context)  # type: ignore[arg-type]
-        payload = asyncio.run(_wait_complete(batch_ids))
+        output = operator.execute(context)  # type: ignore[arg-type]
+        ti.xcoms["return_value"] = output
+        payload = asyncio.run(_wait_complete(batch_ids_of(output)))
         seconds = time.perf_counter() - start
         if payload["status"] != "success":
             raise RuntimeError(f"The import of {path} did not complete: {payload['message']}")
@@ -120,7 +122,7 @@ def child(source: str, part_size: str) -> dict[str, Any]:
     return {
         "api_calls": _api_calls() - calls_before,
         "seconds": seconds,
-        "rows": sum(ti.xcoms["rows_sent"].values()),
+        "rows": ti.xcoms["return_value"]["rows_sent"],
         "parts": len(batch_ids),
         "rss_before_kb": before,
         "peak_kb": peak_rss_kb(),

@@ -77,7 +77,7 @@ async def _naive(batch_id: int) -> str:
     """The naive trigger: its own client and token, the same poll schedule, no shared budget."""
     import httpx
 
-    from airflow_provider_marketo.triggers.bulk_import import poll_delays
+    from airflow_provider_marketo.backoff import poll_delays
 
     conn = json.loads(os.environ["AIRFLOW_CONN_MARKETO_DEFAULT"])
     base_url = conn["host"]

@@ -25,6 +25,7 @@ from benchmarks import (
     bench_deferral,
     bench_polling,
     bench_sql,
+    bench_staging,
     bench_throughput,
     bench_triggers,
     bench_upload,
@@ -33,7 +34,7 @@ from benchmarks.harness import ROOT, Row, prepare_environment, skipped
 from benchmarks.table import print_table, table
 
 RESULTS = ROOT / "benchmarks" / "results.md"
-BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql")
+BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql", "staging")
 
 
 def split_rows(sizes: Sequence[str]) -> list[Row]:
@@ -98,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (a) 1 GB in ~100 parts, (d) 20 parts of ~10 s jobs (about 2 + 2 minutes).
         ("deferral", lambda: bench_deferral.run(*((50, 4, 5.0) if quick else (1000, 20, 10.0)))),
         ("sql", lambda: bench_sql.run((10_000, 100_000) if quick else (10_000, 1_000_000))),
+        # A 12-shard gzip export staged and planned: one pass vs staging then a planning read.
+        ("staging", lambda: bench_staging.run(20 if quick else 200)),
         # Last and alone: it waits for the call budget (about 380 s for 1,000 triggers), and other
         # work running beside it stretched that wait in a trial run.
         ("triggers", lambda: bench_triggers.run_budget(100 if quick else 1000)),

@@ -78,11 +78,8 @@ def marketo_custom_objects_and_members() -> None:
     )
     BulkImportSensor(
         task_id="wait_for_cars",
-        batch_ids=cars.output,
+        batch_ids=cars.output,  # the import's output names the target (car_c) and the rows sent
         deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
-        rows_sent=cars.rows_sent_output,
-        object_type="custom_objects",
-        api_name="car_c",
         results_path=RUN_FOLDER + "/results/cars/",
         marketo_conn_id=CONN_ID,
         timeout=3600,
@@ -100,11 +97,8 @@ def marketo_custom_objects_and_members() -> None:
     )
     BulkImportSensor(
         task_id="wait_for_registrations",
-        batch_ids=members.output,
+        batch_ids=members.output,  # program id and rows sent come with the output
         deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
-        rows_sent=members.rows_sent_output,
-        object_type="program_members",
-        program_id="{{ params.program_id }}",
         results_path=RUN_FOLDER + "/results/registrations/",
         marketo_conn_id=CONN_ID,
         timeout=3600,

@@ -91,9 +91,8 @@ def marketo_snowflake_export() -> None:
     )
     BulkImportSensor(
         task_id="wait_for_import",
-        batch_ids=import_leads.output,
+        batch_ids=import_leads.output,  # target and rows sent per batch come with the output
         deferrable=True,
-        rows_sent=import_leads.rows_sent_output,
         results_path=RUN_FOLDER + "/results/",
         marketo_conn_id=CONN_ID,
         timeout=3600,

@@ -116,9 +116,8 @@ def marketo_warehouse_export() -> None:
 
     wait_for_import = BulkImportSensor(
         task_id="wait_for_import",
-        batch_ids=import_leads.output,
+        batch_ids=import_leads.output,  # target and rows sent per batch come with the output
         deferrable=True,  # wait in the triggerer (the default follows [operators] default_deferrable)
-        rows_sent=import_leads.rows_sent_output,
         results_path=RUN_FOLDER + "/results/",
         marketo_conn_id=CONN_ID,
         timeout=3600,

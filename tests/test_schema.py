@@ -124,8 +124,9 @@ def test_describe_is_retried_like_any_call(marketo_simulator: MarketoSimulator, 
 
 
 def run(op: Any) -> list[int]:
-    result: list[int] = op.execute(make_context())
-    return result
+    from airflow_provider_marketo.operators.output import batch_ids_of
+
+    return batch_ids_of(op.execute(make_context()))
 
 
 def test_unknown_column_fails_before_any_upload_with_the_closest_name(

@@ -1,7 +1,8 @@
-"""The machinery shared by the import operators: resolve and validate the source, plan its parts,
-submit them within Marketo's queue (sleeping or deferring when it is full), push the XComs and, with
-``wait_for_completion``, wait for the jobs and finish them as the sensor does. The operators of each
-kind are in :mod:`airflow_provider_marketo.operators.bulk_import`.
+"""The machinery shared by every import task (:class:`BaseImportOperator`: plan the parts, submit
+them within Marketo's queue, sleeping or deferring when it is full, push the output and, with
+``wait_for_completion``, wait for the jobs and finish them as the sensor does) and the file source of
+the bulk import operators (:class:`BaseBulkImportOperator`). ``SqlToMarketoOperator`` derives from
+the first; the operators of each kind (``operators/bulk_import.py``) from the second.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import dataclasses
 import io
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath, XComArg
 
-from airflow_provider_marketo._compat import AirflowException, conf
+from airflow_provider_marketo._compat import conf
+from airflow_provider_marketo.backoff import MAX_POLL_INTERVAL
 from airflow_provider_marketo.exceptions import (
     MarketoListBusyError,
     MarketoQueueFullError,
@@ -25,6 +28,7 @@ from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
+from airflow_provider_marketo.operators._kinds import ImportKind
 from airflow_provider_marketo.operators._lineage import import_lineage
 from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
 from airflow_provider_marketo.operators._staging import (
@@ -33,7 +37,6 @@ from airflow_provider_marketo.operators._staging import (
     to_object_storage_path,
 )
 from airflow_provider_marketo.operators._state import (
-    MAX_POLL_INTERVAL,
     Defer,
     Done,
     ParamValue,
@@ -42,10 +45,12 @@ from airflow_provider_marketo.operators._state import (
     Submit,
 )
 from airflow_provider_marketo.operators._submission import Submission
-from airflow_provider_marketo.results import ResultChecks, finish_batches
+from airflow_provider_marketo.operators.output import ImportOutput, make_output
+from airflow_provider_marketo.results import ImportResultError, ResultChecks, finish_batches
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.formats import check_format, infer_format
+from airflow_provider_marketo.utils.parts import PartPlan
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -59,48 +64,46 @@ MIN_PART_SIZE = 1024
 
 
 def rows_sent_of(task: BaseOperator | MappedOperator) -> XComArg:
-    """The ``rows_sent`` XCom (``{str(batch_id): data_rows}``) of an import task, plain or mapped.
+    """Deprecated: the task's output (:class:`ImportOutput`) already carries the rows sent per batch;
+    pass ``batch_ids=task.output`` to the sensor and leave ``rows_sent`` out.
 
-    Pass it to :class:`BulkImportSensor`'s ``rows_sent``; for a mapped import the sensor receives one
-    mapping per mapped task instance.
+    Returns ``task.output``, which the sensor's ``rows_sent`` also accepts (so older DAGs keep working).
     """
-    return XComArg(task, key="rows_sent")
+    warnings.warn(
+        "rows_sent_of(task) / rows_sent_output is deprecated: pass batch_ids=task.output to "
+        "BulkImportSensor, which reads the rows sent from it.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return XComArg(task)
 
 
-class BaseBulkImportOperator(BaseOperator):
+class BaseImportOperator(BaseOperator):
     """
-    Import a delimited file into Marketo with as many bulk import jobs as its size needs.
+    What every Marketo import task does: get the file to import, plan its parts, submit them within
+    Marketo's queue (sleeping or deferring when it is full), push the XComs and, with
+    ``wait_for_completion``, wait for the jobs and finish them as the sensor does.
 
-    Subclasses say where the rows go (:attr:`target`), the create parameters
-    (:meth:`create_params`) and the columns every file needs (:attr:`required_columns`).
+    Subclasses say where the rows come from (:meth:`resolve_source`, :meth:`staged_file`,
+    :meth:`file_format`) and what they are (:meth:`import_kind`). :class:`BaseBulkImportOperator`
+    reads a file or an export; ``SqlToMarketoOperator`` runs a query. The steps of a run, in order:
+    :meth:`resolve_source` (the source is staged) -> :meth:`_submission` (the part plan, made or read
+    from the manifest) -> :meth:`_run` (submit) -> :meth:`_push` or :meth:`_finish` (the output).
 
-    :param source: the file: a local path, an ``ObjectStoragePath`` or a URL such as
-        ``s3://aws_conn@bucket/key.csv`` (templated). Its first row is a header of Marketo API names.
-        Also a folder (prefix) or a glob (``.../data_*.csv.gz``) of an export's files, imported in
-        lexical order as one file: each file's header must equal the first's and is dropped; empty and
-        header-only files are skipped; ``_*``, ``.*`` and ``*.crc`` files are not data. A compressed
-        file (``.gz``, ``.bz2``, ``.xz``, ``.zst`` with ``zstandard``) is decompressed as it is read.
-    :param format: ``csv``, ``tsv`` or ``ssv``; inferred from the file extension (before a compression
-        suffix) when omitted. With ``delimiter``: the format the file is rewritten to (default csv).
-    :param column_names: the header of files written without one (Snowflake's ``HEADER = FALSE``).
-    :param delimiter: the files' delimiter if not the format's (``"|"``: Redshift). This, ``encoding``
-        and ``null_values`` parse fields with the ``csv`` module (slower than the byte-level copy used
-        otherwise).
-    :param encoding: the files' encoding if not UTF-8 (``"cp1252"``, ``"utf-16"``: any Python codec);
-        re-encoded to UTF-8.
-    :param null_values: exact NULL markers (``["\\N"]``) written as empty fields.
-    :param staging_path: folder (templated) of the staged copy of an export that is a folder, a glob,
-        compressed or rewritten (default: the local temp directory; use shared storage with several
-        workers, else a resume on another worker reads the export again).
     :param marketo_conn_id: the Marketo connection.
     :param max_active_jobs: at most this many of this task's jobs queued or importing at once
         (Marketo's queue holds 10 jobs for the whole instance).
     :param deferrable: wait for queue room in the triggerer instead of sleeping on the worker
         (default: Airflow's ``[operators] default_deferrable``).
-    :param poll_interval: first pause in seconds between checks while waiting; doubles up to 30 s.
+    :param poll_interval: first pause in seconds between checks while waiting (for queue room, or
+        for the jobs with ``wait_for_completion``); x1.5 after each check, up to 30 s
+        (:mod:`airflow_provider_marketo.backoff`).
     :param max_queue_wait: give up (seconds or timedelta) when Marketo has answered "queue full" (1016)
         or "list busy" (1019) for one part for this long.
     :param part_size: largest part in bytes (header included); default 10 MB less 64 KiB.
+    :param staging_path: folder (templated) of the staged copy of what is imported when it is not a
+        plain file (default: the local temp directory; use shared storage with several workers, else
+        a resume on another worker stages it again).
     :param manifest_path: where the import manifest goes (templated): an object storage folder, or a
         ``.json`` file name whose stem prefixes each manifest's name. Each task instance has its own
         manifest, named ``<dag_id>.<task_id>.<map_index>.<run_id>``. By default the manifest lives in
@@ -114,8 +117,8 @@ class BaseBulkImportOperator(BaseOperator):
         custom object dedupe fields); ``False`` skips the check and its one or two API calls.
     :param wait_for_completion: after the last part is accepted, wait for this task's jobs (in the
         triggerer when ``deferrable``, else polling on the worker), then finish them exactly as
-        :class:`BulkImportSensor` does and return its summary instead of the batch ids (which stay
-        in the ``batch_ids`` XCom). Default False: a separate sensor waits.
+        :class:`BulkImportSensor` does; its summary is the output's ``result``. Default False: a
+        separate sensor waits (``BulkImportSensor(task_id=..., batch_ids=import_task.output)``).
     :param results_path: with ``wait_for_completion``: where the failure/warning files and
         ``report.json`` go (templated), as on :class:`BulkImportSensor`; None: nothing is stored.
     :param max_failed_rows: with ``wait_for_completion``: fail when more rows failed in all jobs together.
@@ -128,41 +131,29 @@ class BaseBulkImportOperator(BaseOperator):
         rows sent for a job.
 
     ``execution_timeout`` bounds the whole try, time spent deferred included.
+
+    Returns an :class:`~airflow_provider_marketo.operators.output.ImportOutput` (target, batch ids
+    with the rows sent in each, total rows sent, ``result``) in both modes; the batch ids alone are
+    also pushed as the ``batch_ids`` XCom.
     """
 
-    template_fields: Sequence[str] = (
-        "source",
-        "format",
-        "marketo_conn_id",
-        "manifest_path",
-        "staging_path",
-        "results_path",
-    )
+    template_fields: Sequence[str] = ("marketo_conn_id", "manifest_path", "staging_path", "results_path")
     ui_color = "#5c4ee5"
     ui_fgcolor = "#ffffff"
-
-    #: Columns the header must hold.
-    required_columns: tuple[str, ...] = ()
 
     def __init__(
         self,
         *,
-        source: str | os.PathLike[str] | ObjectStoragePath,
-        format: str | None = None,
         marketo_conn_id: str = "marketo_default",
         max_active_jobs: int = 3,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
         max_queue_wait: float | timedelta = 3600.0,
         part_size: int | None = None,
+        staging_path: str | ObjectStoragePath | None = None,
         manifest_path: str | ObjectStoragePath | None = None,
         keep_completed_on_clear: bool = False,
         check_schema: bool = True,
-        column_names: Sequence[str] | None = None,
-        delimiter: str | None = None,
-        encoding: str | None = None,
-        null_values: Sequence[str] | None = None,
-        staging_path: str | ObjectStoragePath | None = None,
         wait_for_completion: bool = False,
         results_path: str | ObjectStoragePath | None = None,
         max_failed_rows: int | None = None,
@@ -173,18 +164,18 @@ class BaseBulkImportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
         self.staging_path = staging_path
+        #: True while a resume after a deferral runs (the source may then be reused, not staged again).
         self._resuming = False
         self._staged: ObjectStoragePath | None = None
-        self._staged_format: str | None = None
+        #: The files a staged source was made from (``(url, size, version)``), for the manifest.
         self._shards: tuple[tuple[str, int, str], ...] | None = None
+        #: The part plan made while :meth:`resolve_source` staged the source (None: plan by reading it).
+        self._planned: PartPlan | None = None
         self.check_schema = check_schema
         self.wait_for_completion = wait_for_completion
         self.results_path = results_path
         self.checks = ResultChecks.from_arguments(locals())
-        self.source = source
-        self.format = format
         self.marketo_conn_id = marketo_conn_id
         self.max_active_jobs = max_active_jobs
         self.deferrable = deferrable
@@ -209,51 +200,50 @@ class BaseBulkImportOperator(BaseOperator):
                 f"part_size must be between {MIN_PART_SIZE} and {DEFAULT_PART_SIZE} bytes, got {part_size}."
             )
 
-    # What subclasses say.
+    # What subclasses say: the rows' kind and where they come from.
+
+    def import_kind(self) -> ImportKind:
+        """The kind of import and its arguments, from the rendered arguments."""
+        raise NotImplementedError
+
+    def resolve_source(self, context: Context) -> ObjectStoragePath:
+        """The file to import (``execute`` and every resume call this); may stage it at
+        :meth:`staged_file` (set ``self._staged`` then, so that it is deleted when the task ends)."""
+        raise NotImplementedError
+
+    def staged_file(self, context: Context) -> ObjectStoragePath:
+        """Where this task instance stages what it imports (the same for every try and resume)."""
+        raise NotImplementedError
+
+    def file_format(self, source: ObjectStoragePath) -> str:
+        """The format (csv, tsv, ssv) of the file :meth:`resolve_source` returned."""
+        raise NotImplementedError
+
+    # The kind's rules (from :meth:`import_kind`).
 
     @property
     def target(self) -> BulkTarget:
         """Where the rows go (built from the rendered arguments)."""
-        raise NotImplementedError
+        return self.import_kind().target
 
     def create_params(self) -> dict[str, ParamValue]:
         """Parameters of the create call besides ``format`` (None values are not sent)."""
-        return {}
+        return self.import_kind().create_params()
 
     @property
     def lookup_column(self) -> str | None:
         """The column that must be in the header to match existing records, if any."""
-        return None
+        return self.import_kind().lookup_column
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns the header must hold."""
+        return self.import_kind().required_columns
 
     @property
     def job_limit(self) -> int:
         """How many of this task's jobs may be queued or importing at once."""
-        return self.max_active_jobs
-
-    def resolve_source(self, context: Context) -> ObjectStoragePath:
-        """The file to import (``execute`` and the resume both call this); override to produce it.
-
-        A single uncompressed file that needs no rewriting is imported as it is. An export (folder or
-        glob), a compressed file or one to rewrite is normalised into a staged file, once per task
-        instance: a resume after a deferral reuses it (after checking the export's files are the same).
-        """
-        options = dataclasses.replace(self.read_options, format=self.format or None)
-        source = prepare_source(
-            to_object_storage_path(self.source),
-            options,
-            staged_file=lambda: self.staged_file(context),
-            resuming=self._resuming,
-            max_part_bytes=self.part_size,
-            lookup_field=self.lookup_column,
-            required=self.required_columns,
-            log=self.log,
-        )
-        self._staged, self._staged_format, self._shards = source.staged, source.file_format, source.shards
-        return source.path
-
-    def staged_file(self, context: Context) -> ObjectStoragePath:
-        """Where this task instance stages what it imports (the same for every try and resume)."""
-        return staged_path(context, self.staging_path, "export")
+        return self.import_kind().job_limit(self.max_active_jobs)
 
     def _header_check(
         self, hook: MarketoHook, source: ObjectStoragePath
@@ -277,15 +267,19 @@ class BaseBulkImportOperator(BaseOperator):
 
     @property
     def rows_sent_output(self) -> XComArg:
-        """The data rows sent in each job, ``{str(batch_id): rows}``; see :func:`rows_sent_of`."""
+        """Deprecated: ``self.output`` holds the rows sent; see :func:`rows_sent_of`."""
         return rows_sent_of(self)
+
+    def lineage_source(self) -> ObjectStoragePath | None:
+        """The dataset the rows come from, for OpenLineage (None: none to name)."""
+        return None
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
         """The source as input; the Marketo object as output, with the header as its schema and,
         once known, the rows imported (``wait_for_completion``) or sent as its statistics."""
         submission = self._submission
         return import_lineage(
-            to_object_storage_path(self.source),
+            self.lineage_source(),
             MarketoHook(self.marketo_conn_id).settings.base_url,
             self.target,
             header=None if submission is None else submission.plan.header,
@@ -295,27 +289,26 @@ class BaseBulkImportOperator(BaseOperator):
 
     # Running.
 
-    def execute(self, context: Context) -> list[int] | dict[str, Any]:
-        self._resuming, self._staged = False, None
+    def execute(self, context: Context) -> ImportOutput:
+        self._resuming, self._staged, self._planned = False, None, None
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
-            return self._execute(context)
+            source = self.resolve_source(context)
+            check = self._header_check(MarketoHook(self.marketo_conn_id), source)
+            return self._run(context, Submission.begin(self._config(source), context, source, check))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Every resume after a deferral (whatever its method, a trigger failure or timeout too)."""
-        self._resuming, self._staged = True, None
+        """The one entry point after a deferral (whatever its method; a trigger failure or timeout
+        too): Airflow's checks, then :meth:`resume_import`."""
+        self._resuming, self._staged, self._planned = True, None, None
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
             return super().resume_execution(next_method, next_kwargs, context)
 
-    def _execute(self, context: Context) -> list[int] | dict[str, Any]:
+    def resume_import(self, context: Context, event: Any = None, **_: Any) -> ImportOutput:
+        """Continue from the manifest (the defer kwargs are not relied on) after either wait: for queue
+        room (parts are left: submit them) or, with ``wait_for_completion``, for the jobs (every part
+        is accepted: ``event`` holds their statuses)."""
         source = self.resolve_source(context)
-        config = self._config(source)
-        check = self._header_check(MarketoHook(self.marketo_conn_id), source)
-        return self._run(context, Submission.begin(config, context, source, check))
-
-    def resume_import(self, context: Context, event: Any = None, **_: Any) -> list[int] | dict[str, Any]:
-        """Continue after a deferral from the manifest (the defer kwargs are not relied on)."""
-        source = self.resolve_source(context)
-        return self._run(context, Submission.resume(self._config(source), context, source, event))
+        return self._run(context, Submission.resume(self._config(source), context, source, event), event)
 
     def on_kill(self) -> None:
         """Log the jobs this try created. Marketo has no call to cancel an import job: queued and
@@ -328,18 +321,11 @@ class BaseBulkImportOperator(BaseOperator):
                 batch_ids,
             )
 
-    def complete_import(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any]:
-        """Resume after waiting for this task's jobs (``wait_for_completion``): check the event
-        against the batch ids in the manifest, then finish the jobs."""
-        source = self.resolve_source(context)
-        submission = Submission.resume(self._config(source), context, source, event)
-        done = submission.next_step()
-        if not isinstance(done, Done):
-            raise AirflowException(f"Cannot finish: the manifest has parts left to submit ({done}).")
-        return self._finish(context, done, statuses_of_event(event, done.batch_ids))
-
-    def _run(self, context: Context, submission: Submission) -> list[int] | dict[str, Any]:
+    def _run(self, context: Context, submission: Submission, event: Any = None) -> ImportOutput:
+        """Submit what is left; then the output, or wait for the jobs and finish them. ``event`` is
+        the trigger event a resume got: if every part was accepted before it, it ends the job wait."""
         self._submission = submission
+        first = True
         while True:
             step = submission.next_step()
             if isinstance(step, Submit):
@@ -352,11 +338,14 @@ class BaseBulkImportOperator(BaseOperator):
                 self.defer(trigger=step.trigger, method_name="resume_import", timeout=step.timeout)
             elif not self.wait_for_completion or not step.batch_ids:
                 return self._push(context, step)
+            elif first and event is not None:  # resumed from the wait for the jobs
+                return self._finish(context, step, statuses_of_event(event, step.batch_ids))
             else:
                 self._push(context, step)
                 return self._wait_for_jobs(context, submission, step)
+            first = False
 
-    def _wait_for_jobs(self, context: Context, submission: Submission, done: Done) -> dict[str, Any]:
+    def _wait_for_jobs(self, context: Context, submission: Submission, done: Done) -> ImportOutput:
         """Wait for this task's jobs (deferring, or polling on the worker), then finish them."""
         remaining = submission.check_time()
         if self.deferrable:
@@ -370,7 +359,7 @@ class BaseBulkImportOperator(BaseOperator):
             )
             self.log.info("Deferring until batches %s are finished.", done.batch_ids)
             timeout = None if remaining is None else timedelta(seconds=remaining)
-            self.defer(trigger=trigger, method_name="complete_import", timeout=timeout)
+            self.defer(trigger=trigger, method_name="resume_import", timeout=timeout)
         statuses = wait_on_worker(
             submission.hook,
             self.target,
@@ -382,18 +371,24 @@ class BaseBulkImportOperator(BaseOperator):
         )
         return self._finish(context, done, statuses)
 
-    def _finish(self, context: Context, done: Done, statuses: list[ImportStatus]) -> dict[str, Any]:
-        summary = finish_batches(
-            MarketoHook(self.marketo_conn_id),
-            self.target,
-            statuses,
-            checks=self.checks,
-            ti=context["ti"],
-            results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
-            rows_sent=done.rows_sent,
-        )
+    def _finish(self, context: Context, done: Done, statuses: list[ImportStatus]) -> ImportOutput:
+        """Finish the jobs as the sensor does; the output holds the summary as ``result`` (also
+        when a check fails: then the output is pushed as the return value before the error)."""
+        try:
+            summary = finish_batches(
+                MarketoHook(self.marketo_conn_id),
+                self.target,
+                statuses,
+                checks=self.checks,
+                ti=context["ti"],
+                results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
+                rows_sent=done.rows_sent,
+            )
+        except ImportResultError as err:
+            context["ti"].xcom_push(key="return_value", value=self._output(done, err.summary))
+            raise
         self._rows_written = int(summary["rows_processed"])
-        return summary
+        return self._output(done, summary)
 
     def _create(self, submission: Submission, step: Submit) -> None:
         try:
@@ -409,19 +404,21 @@ class BaseBulkImportOperator(BaseOperator):
         else:
             submission.accepted_as(step, batch_id)
 
-    def _push(self, context: Context, done: Done) -> list[int]:
+    def _push(self, context: Context, done: Done) -> ImportOutput:
+        """Push the ``batch_ids`` XCom; the output (without a result) is the return value."""
         self.log.info(
             "Submitted %d rows in %d job(s): batch ids %s.",
             done.total_rows,
             len(done.batch_ids),
             done.batch_ids,
         )
-        ti = context["ti"]
-        ti.xcom_push(key="batch_ids", value=done.batch_ids)
-        ti.xcom_push(key="batch_id", value=done.batch_ids[0] if done.batch_ids else None)
-        ti.xcom_push(key="rows_sent", value=done.rows_sent)
+        context["ti"].xcom_push(key="batch_ids", value=done.batch_ids)
         self._rows_written = done.total_rows
-        return done.batch_ids
+        return self._output(done, None)
+
+    def _output(self, done: Done, result: dict[str, Any] | None) -> ImportOutput:
+        sent = [(batch_id, done.rows_sent[str(batch_id)]) for batch_id in done.batch_ids]
+        return make_output(self.target, sent, result)
 
     def _config(self, source: ObjectStoragePath) -> SubmissionConfig:
         timeout = self.execution_timeout
@@ -429,8 +426,7 @@ class BaseBulkImportOperator(BaseOperator):
             marketo_conn_id=self.marketo_conn_id,
             target=self.target,
             params=self.create_params(),
-            file_format=self._staged_format
-            or (check_format(self.format) if self.format else infer_format(source.name)),
+            file_format=self.file_format(source),
             part_size=self.part_size,
             lookup_column=self.lookup_column,
             required_columns=self.required_columns,
@@ -443,5 +439,84 @@ class BaseBulkImportOperator(BaseOperator):
             retries=int(self.retries or 0),
             manifest_path=None if not self.manifest_path else to_object_storage_path(self.manifest_path),
             shards=self._shards,
+            plan=self._planned,
             log=self.log,
         )
+
+
+class BaseBulkImportOperator(BaseImportOperator):
+    """
+    Import a delimited file, or an export's files, into Marketo with as many bulk import jobs as its
+    size needs. Subclasses say the kind (:meth:`import_kind`); see ``operators/bulk_import.py``.
+
+    :param source: the file: a local path, an ``ObjectStoragePath`` or a URL such as
+        ``s3://aws_conn@bucket/key.csv`` (templated). Its first row is a header of Marketo API names.
+        Also a folder (prefix) or a glob (``.../data_*.csv.gz``) of an export's files, imported in
+        lexical order as one file: each file's header must equal the first's and is dropped; empty and
+        header-only files are skipped; ``_*``, ``.*`` and ``*.crc`` files are not data. A compressed
+        file (``.gz``, ``.bz2``, ``.xz``, ``.zst`` with ``zstandard``) is decompressed as it is read.
+    :param format: ``csv``, ``tsv`` or ``ssv``; inferred from the file extension (before a compression
+        suffix) when omitted. With ``delimiter``: the format the file is rewritten to (default csv).
+    :param column_names: the header of files written without one (Snowflake's ``HEADER = FALSE``).
+    :param delimiter: the files' delimiter if not the format's (``"|"``: Redshift). This, ``encoding``
+        and ``null_values`` parse fields with the ``csv`` module (slower than the byte-level copy used
+        otherwise).
+    :param encoding: the files' encoding if not UTF-8 (``"cp1252"``, ``"utf-16"``: any Python codec);
+        re-encoded to UTF-8.
+    :param null_values: exact NULL markers (``["\\N"]``) written as empty fields.
+
+    The other parameters are those of :class:`BaseImportOperator`.
+    """
+
+    template_fields: Sequence[str] = ("source", "format", *BaseImportOperator.template_fields)
+
+    def __init__(
+        self,
+        *,
+        source: str | os.PathLike[str] | ObjectStoragePath,
+        format: str | None = None,
+        column_names: Sequence[str] | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        null_values: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
+        self.source = source
+        self.format = format
+        self._staged_format: str | None = None
+
+    def resolve_source(self, context: Context) -> ObjectStoragePath:
+        """The file to import; override to produce it.
+
+        A single uncompressed file that needs no rewriting is imported as it is. An export (folder or
+        glob), a compressed file or one to rewrite is normalised into a staged file, once per task
+        instance: a resume after a deferral reuses it (after checking the export's files are the same).
+        """
+        options = dataclasses.replace(self.read_options, format=self.format or None)
+        source = prepare_source(
+            to_object_storage_path(self.source),
+            options,
+            staged_file=lambda: self.staged_file(context),
+            resuming=self._resuming,
+            max_part_bytes=self.part_size,
+            lookup_field=self.lookup_column,
+            required=self.required_columns,
+            log=self.log,
+        )
+        self._staged, self._staged_format, self._shards = source.staged, source.file_format, source.shards
+        self._planned = source.plan
+        return source.path
+
+    def staged_file(self, context: Context) -> ObjectStoragePath:
+        return staged_path(context, self.staging_path, "export")
+
+    def file_format(self, source: ObjectStoragePath) -> str:
+        """The staged copy's format, else ``format`` or the one the file name says."""
+        return self._staged_format or (
+            check_format(self.format) if self.format else infer_format(source.name)
+        )
+
+    def lineage_source(self) -> ObjectStoragePath | None:
+        return to_object_storage_path(self.source)

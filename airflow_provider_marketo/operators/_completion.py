@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout
+from airflow_provider_marketo.backoff import poll_delays
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._state import TaskLog
 from airflow_provider_marketo.triggers.bulk_import import (
     pending_ids,
-    poll_delays,
     poll_statuses,
     read_event,
 )

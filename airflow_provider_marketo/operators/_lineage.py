@@ -25,7 +25,7 @@ def lineage_name(target: BulkTarget) -> str:
 
 
 def import_lineage(
-    source: ObjectStoragePath,
+    source: ObjectStoragePath | None,
     base_url: str,
     target: BulkTarget,
     *,
@@ -33,7 +33,7 @@ def import_lineage(
     rows: int | None,
     size: int | None,
 ) -> OperatorLineage[Any, Any]:
-    """The lineage of importing ``source`` into ``target`` on the instance at ``base_url``; the header
+    """The lineage of importing ``source`` (None: no input named) into ``target`` on the instance at ``base_url``; the header
     becomes the output's schema facet, ``rows`` and ``size`` its output statistics (when known)."""
     from airflow.providers.common.compat.openlineage.facet import (
         Dataset,
@@ -51,7 +51,9 @@ def import_lineage(
     if rows is not None:
         output_facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(rowCount=rows, size=size)
     return OperatorLineage(
-        inputs=[
+        inputs=[]
+        if source is None
+        else [
             Dataset(namespace=storage_namespace(source), name=source.key if source.bucket else source.path)
         ],
         outputs=[

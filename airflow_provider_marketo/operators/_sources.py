@@ -11,6 +11,7 @@ sorted by path (lexical order) and what is not data is left out: names starting 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
@@ -20,6 +21,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.operators._state import TaskLog, info_version
 from airflow_provider_marketo.utils.formats import FORMATS, check_format, compression_of, infer_format
+from airflow_provider_marketo.utils.parts import PartPlan
 from airflow_provider_marketo.utils.shards import Shard, ShardOptions, Staged, is_utf8, stage_shards
 
 _GLOB = frozenset("*?[")
@@ -182,7 +184,7 @@ def stage_export(
     )
     staged.parent.mkdir(parents=True, exist_ok=True)
     with staged.open("wb") as out:  # type: ignore[no-untyped-call]
-        result = stage_shards(shards, cast("BinaryIO", out), shard_options, log)
+        result = stage_shards(shards, cast("BinaryIO", out), shard_options, log, name=str(staged))
     if files.is_set and list_files(files.source).identity != files.identity:
         raise MarketoConfigError(
             f"The files of {files.source} changed while they were read (a file was added, removed or "
@@ -206,6 +208,8 @@ class PreparedSource:
     staged: ObjectStoragePath | None = None
     file_format: str | None = None
     shards: tuple[tuple[str, int, str], ...] | None = None
+    #: The staged copy's part plan, made while it was written (None: not staged by this call).
+    plan: PartPlan | None = None
 
 
 def prepare_source(
@@ -228,7 +232,7 @@ def prepare_source(
     if resuming and prepared.path.exists():
         log.info("Resuming with the staged copy %s of %s (not read again).", prepared.path, source)
         return prepared
-    stage_export(
+    staged = stage_export(
         files,
         prepared.path,
         options,
@@ -238,4 +242,4 @@ def prepare_source(
         required=required,
         log=log,
     )
-    return prepared
+    return dataclasses.replace(prepared, plan=staged.plan)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_marketo._compat import AirflowException, task_state_store
+from airflow_provider_marketo.backoff import MAX_POLL_INTERVAL
 from airflow_provider_marketo.objects import BulkTarget
 from airflow_provider_marketo.operators._manifest import (
     ImportManifest,
@@ -21,14 +22,12 @@ from airflow_provider_marketo.operators._manifest import (
     TaskStateStore,
     manifest_file,
 )
-from airflow_provider_marketo.utils.parts import PlannedPart
+from airflow_provider_marketo.utils.parts import PartPlan, PlannedPart
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
-#: Longest pause between two checks while waiting for queue room.
-MAX_POLL_INTERVAL = 30.0
 
 ParamValue = str | int | None
 TryKind = Literal["new", "resume", "retry", "clear"]
@@ -63,6 +62,8 @@ class SubmissionConfig:
     manifest_path: ObjectStoragePath | None
     #: The export's files ``[url, size, version]`` when the source is their staged copy, else None.
     shards: tuple[tuple[str, int, str], ...] | None = None
+    #: The part plan made while the source was staged (so planning does not read it back), else None.
+    plan: PartPlan | None = None
     #: The operator's logger, so that the submission's messages are in the task log.
     log: TaskLog = field(default=logging.getLogger(__name__), compare=False)
 

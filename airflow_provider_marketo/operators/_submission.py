@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout
+from airflow_provider_marketo.backoff import backoff_delay
 from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
     MarketoError,
@@ -201,6 +202,11 @@ class Submission:
         config: SubmissionConfig, source: ObjectStoragePath, check_header: Callable[[list[str]], None] | None
     ) -> PartPlan:
         how = (config.file_format, config.part_size)
+        if config.plan is not None:  # made while the source was staged: not read again
+            config.log.info("Planned %s while staging it (%s, parts of at most %d bytes).", source, *how)
+            if check_header is not None:
+                check_header(config.plan.header)
+            return config.plan
         config.log.info("Reading and validating %s (%s) in parts of at most %d bytes.", source, *how)
         with source.open("rb") as stream:  # type: ignore[no-untyped-call]
             plan = plan_parts(
@@ -369,7 +375,7 @@ class Submission:
     ) -> Sleep | Defer:
         """Sleep; or defer until at most ``max_pending`` of our ``jobs`` are unfinished, or on a timer
         when there is no job of ours to wait for. ``limit`` caps the pause (the trigger's deadline)."""
-        delay = min(self.config.poll_interval * 2**self.wait.attempts, self.config.max_delay)
+        delay = backoff_delay(self.config.poll_interval, self.wait.attempts, self.config.max_delay)
         if limit is not None:
             delay = min(delay, limit)
         self.wait.attempts += 1

@@ -1,14 +1,17 @@
 """Operators that import a delimited file into Marketo through the Bulk Import API.
 
 One operator per kind of import (leads, custom objects, program members); the shared machinery is in
-:class:`BaseBulkImportOperator` (``operators/_base.py``). The operator reads the source through
+:class:`BaseBulkImportOperator` (``operators/_base.py``); each class names its kind
+(:class:`~airflow_provider_marketo.operators._kinds.ImportKind`: target, create parameters, lookup
+column, job limit, required columns). The operator reads the source through
 ``ObjectStoragePath``, validates the whole file and splits it into parts under Marketo's 10 MB
 request limit, then submits the parts in order, keeping at most ``max_active_jobs`` of its own jobs
 in Marketo's import queue and waiting (on the worker or, with ``deferrable=True``, in the triggerer)
-when the queue is full (1016) or the list is busy (1019). It returns the batch ids;
-:class:`BulkImportSensor` waits for the jobs, or, with ``wait_for_completion=True``, the task waits
-for them itself and finishes them as the sensor does (files, report, checks), returning the sensor's
-summary.
+when the queue is full (1016) or the list is busy (1019). It returns an
+:class:`~airflow_provider_marketo.operators.output.ImportOutput` (target, batch ids, rows sent);
+:class:`BulkImportSensor` waits for the jobs given that output alone, or, with
+``wait_for_completion=True``, the task waits for them itself and finishes them as the sensor does
+(files, report, checks), its summary becoming the output's ``result``.
 """
 
 from __future__ import annotations
@@ -19,21 +22,20 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_marketo.exceptions import MarketoConfigError
-from airflow_provider_marketo.objects import BulkTarget
-from airflow_provider_marketo.operators._arguments import positive_int
 from airflow_provider_marketo.operators._base import (
     DEFAULT_PART_SIZE,
     MIN_PART_SIZE,
     BaseBulkImportOperator,
+    BaseImportOperator,
     rows_sent_of,
 )
-from airflow_provider_marketo.operators._state import ParamValue
+from airflow_provider_marketo.operators._kinds import ImportKind
 
 __all__ = [
     "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",
     "BaseBulkImportOperator",
+    "BaseImportOperator",
     "BulkCustomObjectImportOperator",
     "BulkLeadImportOperator",
     "BulkProgramMemberImportOperator",
@@ -74,26 +76,8 @@ class BulkLeadImportOperator(BaseBulkImportOperator):
         self.list_id = list_id
         self.partition_name = partition_name
 
-    @property
-    def target(self) -> BulkTarget:
-        return BulkTarget("leads")
-
-    def create_params(self) -> dict[str, ParamValue]:
-        list_id = None if self.list_id in (None, "") else positive_int(self.list_id, "list_id")
-        return {
-            "lookupField": self.lookup_field or None,
-            "listId": list_id,
-            "partitionName": self.partition_name or None,
-        }
-
-    @property
-    def lookup_column(self) -> str | None:
-        return self.lookup_field or "email"
-
-    @property
-    def job_limit(self) -> int:
-        # Two imports into one list at once fail with 1019.
-        return 1 if self.list_id not in (None, "") else self.max_active_jobs
+    def import_kind(self) -> ImportKind:
+        return ImportKind.of("leads", self)
 
 
 class BulkCustomObjectImportOperator(BaseBulkImportOperator):
@@ -114,9 +98,8 @@ class BulkCustomObjectImportOperator(BaseBulkImportOperator):
         super().__init__(source=source, **kwargs)
         self.api_name = api_name
 
-    @property
-    def target(self) -> BulkTarget:
-        return BulkTarget("custom_objects", api_name=self.api_name)
+    def import_kind(self) -> ImportKind:
+        return ImportKind.of("custom_objects", self)
 
 
 class BulkProgramMemberImportOperator(BaseBulkImportOperator):
@@ -134,7 +117,6 @@ class BulkProgramMemberImportOperator(BaseBulkImportOperator):
         "program_id",
         "program_member_status",
     )
-    required_columns = ("email",)
 
     def __init__(
         self,
@@ -148,12 +130,5 @@ class BulkProgramMemberImportOperator(BaseBulkImportOperator):
         self.program_id = program_id
         self.program_member_status = program_member_status
 
-    @property
-    def target(self) -> BulkTarget:
-        return BulkTarget("program_members", program_id=positive_int(self.program_id, "program_id"))
-
-    def create_params(self) -> dict[str, ParamValue]:
-        status = (self.program_member_status or "").strip()
-        if not status:
-            raise MarketoConfigError("program_member_status must not be empty.")
-        return {"programMemberStatus": status}
+    def import_kind(self) -> ImportKind:
+        return ImportKind.of("program_members", self)

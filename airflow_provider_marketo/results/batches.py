@@ -82,5 +82,5 @@ def check_rows_sent(batch_ids: Iterable[int], rows_sent: Mapping[int, int]) -> N
         raise AirflowException(
             "rows_sent does not match batch_ids: "
             + "; ".join(problems)
-            + ". Pass the import task's rows_sent_output with its output (or the same mapped task's)."
+            + ". Pass the import task's output as batch_ids: it holds the rows sent per batch."
         )

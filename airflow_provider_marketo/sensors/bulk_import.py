@@ -27,13 +27,7 @@ from airflow_provider_marketo._compat import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import OBJECT_KINDS, ImportStatus, ObjectKind
 from airflow_provider_marketo.results import ResultChecks, finish_batches
-from airflow_provider_marketo.sensors._arguments import (
-    SensorArguments,
-    batch_id_list,
-    bulk_target,
-    results_folder,
-    rows_sent_by_batch,
-)
+from airflow_provider_marketo.sensors._arguments import SensorArguments
 from airflow_provider_marketo.sensors._transient import TransientErrorCount
 from airflow_provider_marketo.triggers.bulk_import import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
@@ -54,12 +48,18 @@ class BulkImportSensor(BaseSensorOperator):
     """
     Wait for Marketo bulk import jobs, then store their failure/warning files and return a summary.
 
-    :param batch_ids: batch id(s): a list, one id, ``import_task.output`` (a list of lists from a
-        mapped import task is flattened) or a template rendering to either.
+    :param batch_ids: ``import_task.output`` (an
+        :class:`~airflow_provider_marketo.operators.output.ImportOutput`; a mapped import task's list of
+        them): the sensor takes the batch ids, the target and the rows sent per batch from it, so
+        row accounting is on and no target argument is needed. Or, for batches created outside
+        Airflow: batch id(s) as a list or one id (a list of lists is flattened) with the target
+        arguments below. A template rendering to any of these works too.
     :param results_path: ``ObjectStoragePath`` or URL (``s3://conn@bucket/prefix/``, ``file:///tmp/x/``)
         for ``{batch_id}_failures.<ext>`` / ``{batch_id}_warnings.<ext>``, the merged
         ``failures.<ext>`` / ``warnings.<ext>`` and ``report.json``; None: nothing is stored.
-    :param object_type: ``leads``, ``custom_objects`` or ``program_members`` (as on the import task).
+    :param object_type: ``leads`` (the default for plain batch ids), ``custom_objects`` or
+        ``program_members``. Not needed with an import task's output; if given, it (and ``api_name``,
+        ``program_id``) must name the output's target, else the sensor fails before any call.
     :param api_name: custom object API name (custom objects only).
     :param program_id: program id (program members only).
     :param marketo_conn_id: Marketo connection id.
@@ -72,8 +72,8 @@ class BulkImportSensor(BaseSensorOperator):
     :param fail_on_warnings: fail when any row has a warning.
     :param fail_on_nothing_imported: fail when a job ended ``Complete`` with 0 rows processed and
         failed rows (default True).
-    :param rows_sent: ``{batch_id: rows}`` sent per job (``import_task.rows_sent_output``; a list of
-        such mappings from a mapped import task), to check that processed + failed == sent.
+    :param rows_sent: ``{batch_id: rows}`` sent per job, to check that processed + failed == sent, for
+        plain batch ids (a list of such mappings is merged). An import task's output already holds it.
     :param fail_on_unaccounted_rows: fail when processed + failed != rows sent for a job (default True).
     :param max_transient_errors: give up after this many consecutive status checks with transient errors.
     """
@@ -94,7 +94,7 @@ class BulkImportSensor(BaseSensorOperator):
         *,
         batch_ids: Any,
         results_path: str | ObjectStoragePath | None = None,
-        object_type: ObjectKind = "leads",
+        object_type: ObjectKind | None = None,
         api_name: str | None = None,
         program_id: int | str | None = None,
         marketo_conn_id: str = "marketo_default",
@@ -111,7 +111,7 @@ class BulkImportSensor(BaseSensorOperator):
     ) -> None:
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
-        if object_type not in OBJECT_KINDS:
+        if object_type is not None and object_type not in OBJECT_KINDS:
             raise ValueError(f"object_type must be one of {OBJECT_KINDS}; got {object_type!r}.")
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive; got {poll_interval}.")
@@ -136,12 +136,13 @@ class BulkImportSensor(BaseSensorOperator):
     def arguments(self) -> SensorArguments:
         """The rendered arguments, parsed and checked on first use (templates render before execute)."""
         if self._arguments is None:
-            batch_ids = batch_id_list(self.batch_ids)
-            self._arguments = SensorArguments(
-                batch_ids=batch_ids,
-                rows_sent=rows_sent_by_batch(self.rows_sent, batch_ids),
-                target=bulk_target(self.object_type, self.api_name, self.program_id),
-                results_dir=results_folder(self.results_path),
+            self._arguments = SensorArguments.parse(
+                self.batch_ids,
+                self.rows_sent,
+                self.object_type,
+                self.api_name,
+                self.program_id,
+                self.results_path,
             )
         return self._arguments
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import sqlparse
 from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -22,16 +22,12 @@ from sqlparse import tokens
 from airflow_provider_marketo._compat import AirflowException, AirflowSkipException
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
-from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.objects import ObjectKind
+from airflow_provider_marketo.operators._base import BaseImportOperator
+from airflow_provider_marketo.operators._kinds import KIND_ARGUMENTS, ImportKind, check_kind_arguments
 from airflow_provider_marketo.operators._staging import staged_path
-from airflow_provider_marketo.operators._state import ParamValue
-from airflow_provider_marketo.operators.bulk_import import (
-    BaseBulkImportOperator,
-    BulkCustomObjectImportOperator,
-    BulkLeadImportOperator,
-    BulkProgramMemberImportOperator,
-)
 from airflow_provider_marketo.utils.formats import check_format, validate_header
+from airflow_provider_marketo.utils.parts import PlanningWriter
 from airflow_provider_marketo.utils.rows import RowWriter, check_writable_header
 
 if TYPE_CHECKING:
@@ -40,23 +36,6 @@ if TYPE_CHECKING:
 
 #: Rows fetched from the cursor at a time (memory holds one batch).
 DEFAULT_FETCH_SIZE = 2000
-#: The import operator whose arguments and rules each ``object_type`` follows.
-_KINDS: dict[str, type[BaseBulkImportOperator]] = {
-    "leads": BulkLeadImportOperator,
-    "custom_objects": BulkCustomObjectImportOperator,
-    "program_members": BulkProgramMemberImportOperator,
-}
-#: Arguments that only some kinds take.
-_KIND_ARGUMENTS = {
-    "lookup_field": "leads",
-    "list_id": "leads",
-    "partition_name": "leads",
-    "api_name": "custom_objects",
-    "program_id": "program_members",
-    "program_member_status": "program_members",
-}
-#: Kind arguments a user may leave out.
-_OPTIONAL = frozenset({"lookup_field", "list_id", "partition_name"})
 _ON_EMPTY = ("skip", "fail")
 
 
@@ -90,7 +69,7 @@ def _open_cursor(connection: Any) -> Any:
     return connection.cursor()
 
 
-class SqlToMarketoOperator(BaseBulkImportOperator):
+class SqlToMarketoOperator(BaseImportOperator):
     """
     Import the rows of a SQL query into Marketo: leads (default), custom objects or program members.
 
@@ -130,16 +109,17 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
 
     The other parameters (``marketo_conn_id``, ``max_active_jobs``, ``deferrable``, ``poll_interval``,
     ``max_queue_wait``, ``part_size``, ``manifest_path``, ``wait_for_completion``, ...) are those of
-    :class:`BaseBulkImportOperator`, except the file ones (``source``, ``column_names``, ``delimiter``,
-    ``encoding``, ``null_values``).
+    :class:`~airflow_provider_marketo.operators._base.BaseImportOperator`, shared with the bulk import
+    operators; the target is named as there (``object_type`` and that kind's arguments).
     """
 
     template_fields: Sequence[str] = (
-        *(name for name in BaseBulkImportOperator.template_fields if name != "source"),
+        "format",
+        *BaseImportOperator.template_fields,
         "sql",
         "sql_conn_id",
         "parameters",
-        *_KIND_ARGUMENTS,
+        *KIND_ARGUMENTS,
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
@@ -151,7 +131,7 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         sql: str,
         sql_conn_id: str,
         parameters: Mapping[str, Any] | Sequence[Any] | None = None,
-        object_type: str = "leads",
+        object_type: ObjectKind = "leads",
         lookup_field: str | None = None,
         list_id: int | str | None = None,
         partition_name: str | None = None,
@@ -164,31 +144,23 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         staging_path: str | ObjectStoragePath | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(source="", format=format, staging_path=staging_path, **kwargs)
-        if object_type not in _KINDS:
-            raise ValueError(f"object_type must be one of {', '.join(_KINDS)}, got {object_type!r}.")
-        given = {
-            "lookup_field": lookup_field,
-            "list_id": list_id,
-            "partition_name": partition_name,
-            "api_name": api_name,
-            "program_id": program_id,
-            "program_member_status": program_member_status,
-        }
-        for name, value in given.items():
-            if value not in (None, "") and _KIND_ARGUMENTS[name] != object_type:
-                raise ValueError(f"{name} applies to object_type={_KIND_ARGUMENTS[name]!r} only.")
-        needed = [n for n, kind in _KIND_ARGUMENTS.items() if kind == object_type and n not in _OPTIONAL]
-        missing = [name for name in needed if given[name] in (None, "")]
-        if missing:
-            raise ValueError(f"object_type={object_type!r} needs {' and '.join(missing)}.")
-        options = self.read_options
-        if options.column_names or options.delimiter or options.encoding or options.null_values:
-            raise ValueError("column_names, delimiter, encoding and null_values apply to file sources only.")
+        super().__init__(staging_path=staging_path, **kwargs)
+        check_kind_arguments(
+            object_type,
+            {
+                "lookup_field": lookup_field,
+                "list_id": list_id,
+                "partition_name": partition_name,
+                "api_name": api_name,
+                "program_id": program_id,
+                "program_member_status": program_member_status,
+            },
+        )
         if on_empty not in _ON_EMPTY:
             raise ValueError(f"on_empty must be 'skip' or 'fail', got {on_empty!r}.")
         if fetch_size < 1:
             raise ValueError(f"fetch_size must be at least 1, got {fetch_size}.")
+        self.format = format
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.parameters = parameters
@@ -202,34 +174,8 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         self.fetch_size = fetch_size
         self.on_empty = on_empty
 
-    # The kind's rules are those of its import operator (same arguments on self).
-
-    @property
-    def _kind(self) -> type[BaseBulkImportOperator]:
-        return _KINDS[self.object_type]
-
-    def _kind_property(self, name: str) -> Any:
-        """The value of property ``name`` of the kind's import operator, computed on this operator."""
-        return getattr(self._kind, name).fget(self)
-
-    @property
-    def target(self) -> BulkTarget:
-        return cast("BulkTarget", self._kind_property("target"))
-
-    def create_params(self) -> dict[str, ParamValue]:
-        return self._kind.create_params(self)
-
-    @property
-    def lookup_column(self) -> str | None:
-        return cast("str | None", self._kind_property("lookup_column"))
-
-    @property
-    def job_limit(self) -> int:
-        return cast("int", self._kind_property("job_limit"))
-
-    @property
-    def required_columns(self) -> tuple[str, ...]:  # type: ignore[override]
-        return self._kind.required_columns
+    def import_kind(self) -> ImportKind:
+        return ImportKind.of(self.object_type, self)
 
     # Running.
 
@@ -268,6 +214,9 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         """Where this task instance stages the query result (the same for every try and resume)."""
         return staged_path(context, self.staging_path, check_format(self.format))
 
+    def file_format(self, source: ObjectStoragePath) -> str:
+        return check_format(self.format)
+
     def _stage(self, staged: ObjectStoragePath) -> int:
         """Run the query and write its rows to ``staged``; return the number of data rows."""
         sql = self._checked_sql()
@@ -301,7 +250,15 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
                     check_schema(columns)  # before any row is staged (an empty result calls no Marketo)
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 with staged.open("wb") as stream:  # type: ignore[no-untyped-call]
-                    writer = RowWriter(stream, columns, file_format=file_format, source_name=source_name)
+                    planner = PlanningWriter(
+                        stream,
+                        file_format=file_format,
+                        max_part_bytes=self.part_size,
+                        source_name=str(staged),
+                    )
+                    writer = RowWriter(
+                        cast("BinaryIO", planner), columns, file_format=file_format, source_name=source_name
+                    )
                     while batch:
                         writer.write_rows(batch)
                         batch = cursor.fetchmany(self.fetch_size)
@@ -310,6 +267,8 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         self.log.info(
             "Staged %d rows (%d bytes) with columns %s.", writer.rows, writer.bytes, ", ".join(columns)
         )
+        if writer.rows:
+            self._planned = planner.plan()  # the parts, planned as the rows were written
         return writer.rows
 
     def _checked_sql(self) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_marketo._compat import AirflowException
+from airflow_provider_marketo.backoff import poll_delays
 from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
     MarketoError,
@@ -28,18 +29,7 @@ if TYPE_CHECKING:
 
 EventStatus = Literal["success", "failed", "error", "timeout"]
 EVENT_STATUSES: tuple[str, ...] = get_args(EventStatus)
-#: Each wait between polls is this much longer than the one before, up to ``max_poll_interval``.
-BACKOFF_FACTOR = 1.5
 DEFAULT_MAX_TRANSIENT_ERRORS = 10
-
-
-def poll_delays(poll_interval: float, max_poll_interval: float) -> Iterator[float]:
-    """Waits between polls: ``poll_interval``, then x1.5 each time, capped at ``max_poll_interval``."""
-    cap = max(poll_interval, max_poll_interval)
-    delay = poll_interval
-    while True:
-        yield delay
-        delay = min(delay * BACKOFF_FACTOR, cap)
 
 
 def describe_error(batch_id: int, error: BaseException, target: BulkTarget) -> str:
@@ -55,7 +45,8 @@ def describe_error(batch_id: int, error: BaseException, target: BulkTarget) -> s
 
 
 def not_found_hint(target: BulkTarget) -> str:
-    """Marketo keeps one batch id space per kind: a batch looked up as the wrong kind is "not found"."""
+    """Marketo keeps one batch id space per kind: a batch looked up as the wrong kind is "not found"
+    (only plain batch ids can be; an import task's output names its target)."""
     if target.kind == "custom_objects":
         looked_up = f"among imports of custom object {target.api_name!r} (object_type='custom_objects')"
     elif target.kind == "program_members":
@@ -63,10 +54,9 @@ def not_found_hint(target: BulkTarget) -> str:
     else:
         looked_up = "among lead imports (object_type='leads', the default)"
     return (
-        f"It was looked up {looked_up}. If it was created moments ago, the sensor's object_type "
-        "(and api_name / program_id) likely differ from the import task's: a custom object import "
-        "needs object_type='custom_objects' and its api_name, a program member import "
-        "object_type='program_members' and its program_id."
+        f"It was looked up {looked_up}. If it was created moments ago, the target given with plain "
+        "batch ids differs from the import's: pass the import task's output as batch_ids, which "
+        "names its target."
     )
 
 
@@ -125,7 +115,8 @@ class BulkImportTrigger(BaseTrigger):
     :param marketo_conn_id: Marketo connection id.
     :param target: ``BulkTarget.to_dict()`` of the jobs' object type.
     :param batch_ids: the jobs to wait for.
-    :param poll_interval: first wait between polls in seconds; it grows x1.5 per poll.
+    :param poll_interval: first wait between polls in seconds; it grows x1.5 per poll
+        (:mod:`airflow_provider_marketo.backoff`, the policy of every wait).
     :param max_poll_interval: longest wait between polls in seconds.
     :param deadline: wall-clock time (epoch seconds) after which a ``timeout`` event is sent.
     :param max_pending: stop once at most this many jobs are unfinished (0: wait for all).

@@ -1,7 +1,8 @@
 """Part plans: where each part of a delimited file lies in the source, without writing any part file.
 
 :func:`plan_parts` reads the source once, validates all of it and records each part as a byte range
-of the source plus what it must hold (rows, size). :func:`read_part` later reads one range again from
+of the source plus what it must hold (rows, size). :class:`PlanningWriter` makes the same plan of a
+file while it is written (a staged copy), so that planning never reads it back. :func:`read_part` later reads one range again from
 the source (seekable) and returns exactly the bytes to upload, after checking them against the plan.
 
 Change detection: planning does not hash (hashing every byte costs as much as the scan itself), so
@@ -21,9 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
-from airflow_provider_marketo.utils.formats import InputFileError, check_format
-from airflow_provider_marketo.utils.reading import _BadUtf8, _Source
-from airflow_provider_marketo.utils.scanner import NoSink, Splitter, scan_delimited
+from airflow_provider_marketo.utils.formats import MAX_HEADER_BYTES, InputFileError, check_format
+from airflow_provider_marketo.utils.reading import _BadUtf8, _parse_header, _read_header_line, _Source
+from airflow_provider_marketo.utils.scanner import NoSink, PartInfo, Splitter, feed_all, scan_delimited
 
 
 class SourceChangedError(InputFileError):
@@ -107,11 +108,74 @@ def plan_parts(
         chunk_size=chunk_size,
         source_name=source_name,
     )
+    return _plan_of(fmt, scan.header, scan.header_bytes, scan.parts, scan.total_rows, scan.total_bytes)
+
+
+def _plan_of(
+    fmt: str, header: list[str], header_bytes: bytes, infos: Sequence[PartInfo], rows: int, size: int
+) -> PartPlan:
     parts = [
         PlannedPart(index, info.start, info.end, info.rows, info.size, info.first_row, None)
-        for index, info in enumerate(scan.parts)
+        for index, info in enumerate(infos)
     ]
-    return PartPlan(fmt, scan.header, scan.header_bytes, parts, scan.total_rows, scan.total_bytes)
+    return PartPlan(fmt, header, header_bytes, parts, rows, size)
+
+
+class PlanningWriter:
+    """A binary stream that writes through to ``out`` and plans the parts of what was written.
+
+    :meth:`plan` equals what :func:`plan_parts` makes reading the finished file back (the same
+    scanner sees the same bytes), without that read. The writer of the staged copy has validated
+    the header and the records already; the scan here only cuts the parts (and would still reject a
+    record it cannot place). ``file_format`` is the written file's.
+    """
+
+    def __init__(self, out: BinaryIO, *, file_format: str, max_part_bytes: int, source_name: str) -> None:
+        self.out = out
+        self.format = check_format(file_format)
+        self.max_part_bytes = max_part_bytes
+        self.source_name = source_name
+        self.written = 0
+        self._head = bytearray()  #: the bytes written before the header line was complete
+        self._header: tuple[list[str], bytes] | None = None
+        self._splitter: Splitter | None = None
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.written += len(data)
+        if self._splitter is not None:
+            self._splitter.feed(bytes(data))
+        else:
+            self._head += data
+            if b"\n" in data:
+                self._start(bytes(self._head))
+        return len(data)
+
+    def _start(self, head: bytes) -> None:
+        source = _Source(io.BytesIO(head), max(len(head), 1))
+        limit = min(MAX_HEADER_BYTES, self.max_part_bytes)
+        line, ending, rest = _read_header_line(source, self.source_name, limit)
+        header_bytes = line + ending
+        self._header = (_parse_header(line, self.format, self.source_name), header_bytes)
+        self._splitter = Splitter(
+            header_bytes,
+            max_part_bytes=self.max_part_bytes,
+            sink=NoSink(),
+            source_name=self.source_name,
+            offset=source.offset - len(rest),
+            file_format=self.format,
+        )
+        feed_all(self._splitter, source, rest, self.source_name)
+
+    def plan(self) -> PartPlan:
+        """The plan of everything written (call once, after the last write)."""
+        if self._splitter is None:
+            self._start(bytes(self._head))
+        assert self._splitter is not None and self._header is not None
+        self._splitter.finish()
+        columns, header_bytes = self._header
+        splitter = self._splitter
+        return _plan_of(self.format, columns, header_bytes, splitter.done, splitter.rows, self.written)
 
 
 class _Collect:

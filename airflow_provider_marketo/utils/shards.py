@@ -39,6 +39,7 @@ from airflow_provider_marketo.utils.formats import (
     is_excel_sep_line,
     validate_header,
 )
+from airflow_provider_marketo.utils.parts import PartPlan, PlanningWriter
 from airflow_provider_marketo.utils.reading import _parse_header, _read_header_line, _Source
 from airflow_provider_marketo.utils.rows import RowWriter
 from airflow_provider_marketo.utils.scanner import Splitter, feed_all
@@ -95,6 +96,8 @@ class Staged:
     rows: int = 0  #: data rows written
     shard_rows: list[tuple[str, int]] = field(default_factory=list)  #: rows of each shard that had any
     skipped: list[tuple[str, str]] = field(default_factory=list)  #: (shard, why) of shards skipped
+    #: The part plan of the staged file, made as it was written (``plan_parts`` of it, without the read).
+    plan: PartPlan | None = None
 
 
 class _Shard(io.RawIOBase):
@@ -168,9 +171,18 @@ class _Shard(io.RawIOBase):
             super().close()
 
 
-def stage_shards(shards: Sequence[Shard], out: BinaryIO, options: ShardOptions, log: Log) -> Staged:
-    """Write the shards, in the order given, to ``out`` as one delimited UTF-8 file; see the module."""
-    writer = _Writer(out, check_format(options.file_format), options)
+def stage_shards(
+    shards: Sequence[Shard], out: BinaryIO, options: ShardOptions, log: Log, *, name: str = "<staged>"
+) -> Staged:
+    """Write the shards, in the order given, to ``out`` as one delimited UTF-8 file; see the module.
+
+    The staged file's part plan (parts of at most ``options.max_part_bytes``) is made on the way
+    (:class:`~airflow_provider_marketo.utils.parts.PlanningWriter`; ``name`` names the file in it).
+    """
+    planner = PlanningWriter(
+        out, file_format=options.file_format, max_part_bytes=options.max_part_bytes, source_name=name
+    )
+    writer = _Writer(cast("BinaryIO", planner), check_format(options.file_format), options)
     staged = Staged(columns=[])
     for number, shard in enumerate(shards, start=1):
         with _Shard(shard) as stream:
@@ -189,6 +201,7 @@ def stage_shards(shards: Sequence[Shard], out: BinaryIO, options: ShardOptions, 
             f"The {len(shards)} file(s) of the export hold no data rows (empty or header-only): "
             "nothing to import."
         )
+    staged.plan = planner.plan()
     return staged
 
 

@@ -27,6 +27,7 @@ from airflow.triggers.base import BaseTrigger
 from airflow_provider_marketo._compat import TaskDeferred
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.operators.output import batch_ids_of, check_output
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.testing import MarketoSimulator
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
@@ -180,13 +181,13 @@ def run_pipeline(
         operator = BulkLeadImportOperator(
             task_id="import", source=str(source_file), **{**FAST_TASK, **(operator_kwargs or {})}
         )
-        batch_ids = run_task(operator, make_context(import_ti), triggers, run_trigger)
-        rows_sent = import_ti.xcoms["rows_sent"]
+        output = check_output(run_task(operator, make_context(import_ti), triggers, run_trigger))
+        batch_ids = batch_ids_of(output)
+        rows_sent = {str(batch["batch_id"]): batch["rows_sent"] for batch in output["batches"]}
         results_path = None if results_dir is None else ObjectStoragePath(Path(results_dir).as_uri())
         sensor = BulkImportSensor(
             task_id="wait",
-            batch_ids=batch_ids,
-            rows_sent=rows_sent,
+            batch_ids=output,  # the hand-off: target and rows sent come with the output
             results_path=results_path,
             timeout=120,
             **{**FAST_TASK, "deferrable": True, **(sensor_kwargs or {})},  # not the [operators] default

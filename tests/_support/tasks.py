@@ -163,8 +163,8 @@ def run_deferred(
     for _ in range(500):
         try:
             if next_method is None:
-                return list(make_op().execute(context))
-            return list(make_op().resume_execution(next_method, next_kwargs, context))
+                return _batch_ids(make_op().execute(context), ti)
+            return _batch_ids(make_op().resume_execution(next_method, next_kwargs, context), ti)
         except TaskDeferred as deferred:
             classpath, trigger_kwargs = deferred.trigger.serialize()
             module, _, name = classpath.rpartition(".")
@@ -175,6 +175,15 @@ def run_deferred(
             next_method = deferred.method_name
             next_kwargs = {"event": json.loads(json.dumps(event, default=str))}
     raise AssertionError("the operator kept deferring")
+
+
+def _batch_ids(output: Any, ti: FakeTaskInstance) -> list[int]:
+    """The batch ids of an import task's output, checked against ``ImportOutput`` and pushed as the
+    return value (as Airflow does)."""
+    from airflow_provider_marketo.operators.output import batch_ids_of, check_output
+
+    ti.xcoms["return_value"] = check_output(output)
+    return batch_ids_of(output)
 
 
 async def _first_event(trigger: Any) -> Any:

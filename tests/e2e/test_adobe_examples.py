@@ -41,23 +41,20 @@ START = pendulum.datetime(2026, 1, 1, tz="UTC")
 def adobe_examples():
     leads = BulkLeadImportOperator(task_id="import_leads", source=FILES + "/leads.csv", deferrable=True)
     BulkImportSensor(
-        task_id="wait_leads", batch_ids=leads.output, rows_sent=leads.rows_sent_output,
-        results_path=RESULTS + "leads/", timeout=600,
+        task_id="wait_leads", batch_ids=leads.output, results_path=RESULTS + "leads/", timeout=600,
     )
     cars = BulkCustomObjectImportOperator(
         task_id="import_cars", source=FILES + "/custom_object_import.csv", api_name="car_c", deferrable=True
     )
     BulkImportSensor(
-        task_id="wait_cars", batch_ids=cars.output, rows_sent=cars.rows_sent_output,
-        object_type="custom_objects", api_name="car_c", results_path=RESULTS + "cars/", timeout=600,
+        task_id="wait_cars", batch_ids=cars.output, results_path=RESULTS + "cars/", timeout=600,
     )
     members = BulkProgramMemberImportOperator(
         task_id="import_members", source=FILES + "/Lead-House-Lannister.csv", program_id=1001,
         program_member_status="On List", deferrable=True,
     )
     BulkImportSensor(
-        task_id="wait_members", batch_ids=members.output, rows_sent=members.rows_sent_output,
-        object_type="program_members", program_id=1001, results_path=RESULTS + "members/", timeout=600,
+        task_id="wait_members", batch_ids=members.output, results_path=RESULTS + "members/", timeout=600,
     )
 
 
@@ -73,8 +70,7 @@ def adobe_bad_headers():
 def adobe_nothing_imported():
     leads = BulkLeadImportOperator(task_id="import_leads", source=FILES + "/no_emails.csv", deferrable=True)
     BulkImportSensor(
-        task_id="wait_leads", batch_ids=leads.output, rows_sent=leads.rows_sent_output,
-        results_path=RESULTS + "two_tasks/", timeout=600, deferrable=True,
+        task_id="wait_leads", batch_ids=leads.output, results_path=RESULTS + "two_tasks/", timeout=600, deferrable=True,
     )
     BulkLeadImportOperator(
         task_id="import_and_wait", source=FILES + "/no_emails.csv", deferrable=True,

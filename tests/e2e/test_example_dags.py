@@ -68,7 +68,7 @@ def test_large_export_dag_splits_into_several_jobs(
     assert result["state"] == "success", result["log"][-5000:]
     batch_ids = result["xcoms"]["import_leads"]["batch_ids"]
     assert len(batch_ids) == 3
-    summary = result["xcoms"]["import_leads"]["return_value"]  # wait_for_completion: the summary
+    summary = result["xcoms"]["import_leads"]["return_value"]["result"]  # wait_for_completion
     assert [b["batch_id"] for b in summary["batches"]] == batch_ids
     assert summary["rows_processed"] + summary["rows_failed"] == summary["rows_sent"]
     assert all(job["received_bytes"] < 10 * 1024 * 1024 for job in marketo_simulator.jobs)

@@ -31,12 +31,15 @@ def test_large_export_defers_and_resumes_under_dag_test(
     xcoms = result["xcoms"]["import_leads"]
     batch_ids = xcoms["batch_ids"]
     assert len(batch_ids) == 3
-    assert list(xcoms["rows_sent"]) == [str(b) for b in batch_ids]
+    output = xcoms["return_value"]  # one task imports and waits: the sensor's summary is its result
+    assert [b["batch_id"] for b in output["batches"]] == batch_ids
     jobs = {job["batch_id"]: job for job in marketo_simulator.jobs}
     assert sorted(jobs) == sorted(batch_ids)  # no part imported twice
-    assert {str(b): jobs[b]["rows"] for b in batch_ids} == xcoms["rows_sent"]
-    summary = xcoms["return_value"]  # the sensor's summary: one task imports and waits
+    assert [jobs[b["batch_id"]]["rows"] for b in output["batches"]] == [
+        b["rows_sent"] for b in output["batches"]
+    ]
+    summary = output["result"]
     assert [b["batch_id"] for b in summary["batches"]] == batch_ids
-    assert summary["rows_sent"] == sum(xcoms["rows_sent"].values())
+    assert summary["rows_sent"] == output["rows_sent"]
     assert summary["rows_processed"] + summary["rows_failed"] == summary["rows_sent"]
     assert len(marketo_simulator.leads) == summary["rows_processed"]

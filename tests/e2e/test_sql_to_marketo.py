@@ -43,12 +43,12 @@ def test_sql_to_marketo_dag(dag_env: dict[str, str], marketo_simulator: Any, tmp
     result = run_dag(dag_env, "marketo_sql_to_marketo", tmp_path, conf={"rows": 60_000})
     assert result["state"] == "success", result["log"][-5000:]
 
-    # One task: SqlToMarketoOperator(wait_for_completion=True) returns the summary, batch ids aside.
+    # One task: SqlToMarketoOperator(wait_for_completion=True) returns the summary as its result.
     assert set(result["xcoms"]) == {"build_warehouse", "load_contacts"}
     batch_ids = result["xcoms"]["load_contacts"]["batch_ids"]
     assert len(batch_ids) >= 2
     assert all(job["received_bytes"] < 10 * 1024 * 1024 for job in marketo_simulator.jobs)
-    summary = result["xcoms"]["load_contacts"]["return_value"]
+    summary = result["xcoms"]["load_contacts"]["return_value"]["result"]
     assert [b["batch_id"] for b in summary["batches"]] == batch_ids
     assert summary["rows_sent"] == 60_000
     assert summary["rows_failed"] == 60  # the score "high" of every 1000th row

@@ -26,6 +26,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
     rows_sent_of,
 )
+from airflow_provider_marketo.operators.output import batch_ids_of, check_output
 from airflow_provider_marketo.utils.formats import InputFileError
 from tests._support.files import lead_rows, parse, received_rows, write_rows
 from tests._support.sim import create_calls, our_jobs
@@ -42,7 +43,11 @@ def lead_op(source: Any, conn_id: str, **kwargs: Any) -> BulkLeadImportOperator:
 
 
 def run(op: BaseBulkImportOperator, ti: FakeTaskInstance | None = None) -> list[int]:
-    return op.execute(make_context(ti))
+    """Execute; the output (checked against ``ImportOutput``) goes to ``ti.xcoms["return_value"]``."""
+    ti = ti or FakeTaskInstance()
+    output = check_output(op.execute(make_context(ti)))
+    ti.xcoms["return_value"] = output
+    return batch_ids_of(output)
 
 
 # Validation: nothing reaches Marketo.
@@ -247,8 +252,9 @@ def test_large_hostile_file_is_split_into_exact_parts(
     assert received_rows(marketo_simulator, batch_ids) == rows
     for batch_id in batch_ids:
         assert parse(marketo_simulator.job_file(batch_id))[0] == rows[0]
-    assert ti.xcoms["rows_sent"] == {str(b): jobs[b]["rows"] for b in batch_ids}
-    assert sum(ti.xcoms["rows_sent"].values()) == len(rows) - 1
+    output = ti.xcoms["return_value"]
+    assert output["batches"] == [{"batch_id": b, "rows_sent": jobs[b]["rows"]} for b in batch_ids]
+    assert output["rows_sent"] == len(rows) - 1
 
 
 def test_xcoms(tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str) -> None:
@@ -257,17 +263,20 @@ def test_xcoms(tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str) -> 
     op = lead_op(source, marketo_conn_id, part_size=8_000)
     batch_ids = run(op, ti)
     assert len(batch_ids) > 2
+    assert ti.xcoms.keys() == {"batch_ids", "return_value"}  # no batch_id / rows_sent keys any more
     assert ti.xcoms["batch_ids"] == batch_ids
-    assert ti.xcoms["batch_id"] == batch_ids[0]
-    assert sum(ti.xcoms["rows_sent"].values()) == 400
-    assert list(ti.xcoms["rows_sent"]) == [str(b) for b in batch_ids]
+    output = ti.xcoms["return_value"]
+    assert output["target"] == {"kind": "leads", "api_name": None, "program_id": None}
+    assert output["rows_sent"] == 400 == sum(b["rows_sent"] for b in output["batches"])
+    assert output["result"] is None
     assert received_rows(marketo_simulator, batch_ids) == lead_rows(400)
     assert [
         job["batch_id"] for job in sorted(our_jobs(marketo_simulator), key=lambda j: j["created_at"])
     ] == batch_ids
-    assert isinstance(op.rows_sent_output, PlainXComArg)
-    assert op.rows_sent_output.key == "rows_sent"
-    assert op.rows_sent_output.operator is op
+    with pytest.deprecated_call(match="pass batch_ids=task.output"):
+        deprecated = op.rows_sent_output
+    assert isinstance(deprecated, PlainXComArg)  # the output: the sensor's rows_sent accepts it
+    assert (deprecated.key, deprecated.operator) == ("return_value", op)
     assert isinstance(op.output, PlainXComArg)
     assert op.output.key == "return_value"
 
@@ -277,9 +286,10 @@ def test_rows_sent_of_a_mapped_operator(tmp_path: Path) -> None:
 
     with DAG("d", schedule=None):
         mapped = BulkLeadImportOperator.partial(task_id="import").expand(source=["a.csv", "b.csv"])
-    arg = rows_sent_of(mapped)
+    with pytest.deprecated_call():
+        arg = rows_sent_of(mapped)
     assert isinstance(arg, PlainXComArg)
-    assert (arg.operator, arg.key) == (mapped, "rows_sent")
+    assert (arg.operator, arg.key) == (mapped, "return_value")
 
 
 def test_part_file_names(
@@ -451,13 +461,14 @@ def test_queue_full_or_list_busy_waits_then_succeeds(
     assert all(reason in line and "before submitting part 1 of 1" in line for line in waits)
 
 
-def test_waits_start_at_poll_interval_then_double(
+def test_waits_start_at_poll_interval_then_grow_as_polling_does(
     tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     marketo_simulator.inject("error_code", code="1016", count=3, path=CREATE_LEADS)
     run(lead_op(write_rows(tmp_path / "a.csv", lead_rows(10)), marketo_conn_id))
     waits = [line for line in capsys.readouterr().out.splitlines() if "Waiting" in line]
-    assert [line.split("Waiting ")[1].split(" s ")[0] for line in waits] == ["0.05", "0.1", "0.2"]
+    # x1.5, the backoff of every wait (airflow_provider_marketo.backoff), not doubling.
+    assert [line.split("Waiting ")[1].split(" s ")[0] for line in waits] == ["0.05", "0.075", "0.113"]
 
 
 @pytest.mark.marketo_simulator(max_queue=3)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.operators.output import batch_ids_of
 from tests._support.files import lead_rows, received_rows
 from tests._support.sim import create_calls
 from tests._support.tasks import FakeTaskInstance, make_context
@@ -30,7 +31,7 @@ def test_s3_source_is_imported_and_manifest_written_next_to_it(
         part_size=6_000,
         poll_interval=0.05,
     )
-    batch_ids = op.execute(make_context(FakeTaskInstance()))
+    batch_ids = batch_ids_of(op.execute(make_context(FakeTaskInstance())))
     assert len(batch_ids) > 1
     assert received_rows(marketo_simulator, batch_ids) == rows
     listing = s3.list_objects_v2(Bucket=bucket, Prefix="exports/.marketo/")["Contents"]
@@ -44,7 +45,7 @@ def test_s3_source_is_imported_and_manifest_written_next_to_it(
 
     # A retry of the same run finds the manifest in S3 and sends nothing again.
     calls = create_calls(marketo_simulator.api_calls())
-    assert op.execute(make_context(FakeTaskInstance())) == batch_ids
+    assert batch_ids_of(op.execute(make_context(FakeTaskInstance()))) == batch_ids
     assert create_calls(marketo_simulator.api_calls()) == calls
 
 

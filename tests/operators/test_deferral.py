@@ -66,7 +66,7 @@ def test_resumes_from_the_manifest_and_reads_the_source_at_most_twice(
     assert len(our_jobs(marketo_simulator)) == len(batch_ids)
     assert received_rows(marketo_simulator, batch_ids) == rows
     assert ti.xcoms["batch_ids"] == batch_ids
-    assert sum(ti.xcoms["rows_sent"].values()) == 600
+    assert ti.xcoms["return_value"]["rows_sent"] == 600
     assert (tmp_path / ".marketo").exists() is not with_store
 
 

@@ -6,13 +6,14 @@ import gzip
 import json
 import logging
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
 from airflow_provider_marketo._compat import AirflowException, TaskDeferred
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.operators.output import batch_ids_of
 from airflow_provider_marketo.utils.formats import InputFileError
 from tests._support.files import lead_rows, received_rows
 from tests._support.sim import create_calls, our_jobs
@@ -70,7 +71,7 @@ def test_folder_or_glob_of_gzip_shards_is_imported_once_in_packed_parts(
     rows = lead_rows(1000)
     paths = write_export(tmp_path / "export", rows, 12)
     source = str(tmp_path / "export") + ("/" if how == "folder" else "/data_*.csv.gz")
-    batch_ids = lead_op(source, marketo_conn_id, tmp_path).execute(make_context())
+    batch_ids = batch_ids_of(lead_op(source, marketo_conn_id, tmp_path).execute(make_context()))
     assert received_rows(marketo_simulator, batch_ids) == rows  # every row once, in lexical order
     raw = sum(len(gzip.decompress(p.read_bytes())) for p in paths)
     assert len(batch_ids) == -(-raw // 20_000) < len(paths)  # packed across shards, not one job per shard
@@ -87,7 +88,9 @@ def test_single_gzip_file_and_plain_file(
 ) -> None:
     rows = lead_rows(50)
     (tmp_path / "leads.csv.gz").write_bytes(gzip.compress(csv_bytes(rows)))
-    batch_ids = lead_op(tmp_path / "leads.csv.gz", marketo_conn_id, tmp_path).execute(make_context())
+    batch_ids = batch_ids_of(
+        lead_op(tmp_path / "leads.csv.gz", marketo_conn_id, tmp_path).execute(make_context())
+    )
     assert received_rows(marketo_simulator, batch_ids) == rows
     # A plain file keeps the fast path: no staged copy, the manifest next to the file itself.
     (tmp_path / "plain.csv").write_bytes(csv_bytes(rows))
@@ -120,7 +123,7 @@ def test_column_names_for_headerless_shards(
     (folder / "data_0_0_0.csv.gz").write_bytes(gzip.compress(csv_bytes(rows[1:21])))
     (folder / "data_0_1_0.csv.gz").write_bytes(gzip.compress(csv_bytes(rows[21:])))
     op = lead_op(folder, marketo_conn_id, tmp_path, column_names=rows[0])
-    batch_ids = op.execute(make_context())
+    batch_ids = batch_ids_of(op.execute(make_context()))
     assert received_rows(marketo_simulator, batch_ids) == rows
 
 
@@ -137,7 +140,7 @@ def test_pipe_delimited_cp1252_with_null_markers(
         encoding="cp1252",
         null_values=["\\N"],
     )
-    batch_ids = op.execute(make_context())
+    batch_ids = batch_ids_of(op.execute(make_context()))
     assert received_rows(marketo_simulator, batch_ids) == [
         ["email", "firstName", "lastName"],
         ["zoë@x.com", "Zoë", ""],
@@ -182,7 +185,9 @@ def test_retry_skips_parts_already_imported_and_a_changed_shard_set_is_a_clear_e
         lead_op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context(retry))
     assert len(our_jobs(marketo_simulator)) == 1
     extra.unlink()
-    batch_ids = lead_op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context(retry))
+    batch_ids = batch_ids_of(
+        lead_op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context(retry))
+    )
     assert batch_ids[0] == first
     assert len(our_jobs(marketo_simulator)) == len(batch_ids) > 2
     assert received_rows(marketo_simulator, batch_ids) == rows
@@ -209,8 +214,8 @@ def test_resume_after_deferral_reuses_the_staged_copy_and_checks_the_shards(
         kwargs = json.loads(json.dumps(current.kwargs or {}))
         event = {"status": "success", "message": "room", "batches": []}
         try:
-            batch_ids = cast(
-                "list[int]", op().resume_execution(current.method_name, {**kwargs, "event": event}, context)
+            batch_ids = batch_ids_of(
+                op().resume_execution(current.method_name, {**kwargs, "event": event}, context)
             )
             break
         except TaskDeferred as again:
@@ -259,14 +264,14 @@ def test_s3_prefix_of_gzip_shards(
         poll_interval=0.05,
         staging_path=f"s3://{conn_id}@{bucket}/staging/",
     )
-    batch_ids = op.execute(make_context())
+    batch_ids = batch_ids_of(op.execute(make_context()))
     assert received_rows(marketo_simulator, batch_ids) == rows
     assert len(batch_ids) < 6
     staging = s3.list_objects_v2(Bucket=bucket, Prefix="staging/").get("Contents", [])
     assert [item["Key"] for item in staging if "/.marketo/" not in item["Key"]] == []  # staged copy deleted
     # A retry of the same run sends nothing again (the manifest is next to the staged copy).
     calls = create_calls(marketo_simulator.api_calls())
-    assert op.execute(make_context()) == batch_ids
+    assert batch_ids_of(op.execute(make_context())) == batch_ids
     assert create_calls(marketo_simulator.api_calls()) == calls
 
 
@@ -304,8 +309,8 @@ def test_a_hundred_small_shards_make_about_ten_jobs(
     paths = write_export(tmp_path / "export", rows, 101)  # 100 with data, 1 header-only
     data = sum(len(gzip.decompress(p.read_bytes()).split(b"\n", 1)[1]) for p in paths)  # headers dropped
     part_size = data // 10 + 1000
-    batch_ids = lead_op(tmp_path / "export", marketo_conn_id, tmp_path, part_size=part_size).execute(
-        make_context()
+    batch_ids = batch_ids_of(
+        lead_op(tmp_path / "export", marketo_conn_id, tmp_path, part_size=part_size).execute(make_context())
     )
     assert 10 <= len(batch_ids) <= 11
     assert all(job["received_bytes"] <= part_size + 64 * 1024 for job in our_jobs(marketo_simulator))

@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.operators.output import batch_ids_of
 from tests._support.files import lead_rows, received_rows, write_rows
 from tests._support.sim import create_calls, our_jobs
 from tests._support.tasks import CreateSpy, FakeTaskInstance, FakeTaskStateStore, make_context
@@ -25,7 +26,7 @@ def lead_op(source: Any, conn_id: str, **kwargs: Any) -> BulkLeadImportOperator:
 
 
 def _run(op: BulkLeadImportOperator, ti: FakeTaskInstance, store: Any = None) -> list[int]:
-    return op.execute(make_context(ti, task_state_store=store))
+    return batch_ids_of(op.execute(make_context(ti, task_state_store=store)))
 
 
 def _crash_after_one(

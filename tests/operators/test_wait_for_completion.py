@@ -17,10 +17,12 @@ from airflow_provider_marketo.exceptions import MarketoBatchNotFoundError, Marke
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._completion import wait_on_worker
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
+from airflow_provider_marketo.operators.output import batch_ids_of, check_output
 from airflow_provider_marketo.results import ImportResultError
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
 from tests._support.files import write_rows
+from tests._support.sim import our_jobs
 from tests._support.tasks import FakeTaskInstance, first_event, make_context
 
 HEADER = ["email", "firstName", "leadScore"]
@@ -60,9 +62,11 @@ def test_on_the_worker_returns_the_same_summary_as_the_two_task_dag(
     one, two = tmp_path / "one", tmp_path / "two"
 
     ti = FakeTaskInstance()
-    summary = _op(
+    output = _op(
         source, marketo_conn_id, wait_for_completion=True, deferrable=False, results_path=one.as_uri() + "/"
     ).execute(make_context(ti))
+    summary = check_output(output)["result"]
+    assert summary is not None
     assert ti.xcoms["batch_ids"] == [b["batch_id"] for b in summary["batches"]]
     assert len(summary["batches"]) >= 3
     assert summary["rows_failed"] == 300 // 9 and summary["rows_sent"] == 300
@@ -70,11 +74,17 @@ def test_on_the_worker_returns_the_same_summary_as_the_two_task_dag(
     assert (one / "failures.csv").is_file() and (one / "report.json").is_file()
 
     ti2 = FakeTaskInstance(task_id="import2")
-    batch_ids = _op(source, marketo_conn_id, task_id="import2", deferrable=False).execute(make_context(ti2))
+    output2 = check_output(
+        _op(source, marketo_conn_id, task_id="import2", deferrable=False).execute(make_context(ti2))
+    )
+    # The same type in both modes: only the result differs.
+    assert output2["result"] is None
+    assert output2["rows_sent"] == output["rows_sent"] == 300
+    assert [b["rows_sent"] for b in output2["batches"]] == [b["rows_sent"] for b in output["batches"]]
+    assert output2["target"] == output["target"]
     sensor = BulkImportSensor(
         task_id="wait",
-        batch_ids=batch_ids,
-        rows_sent=ti2.xcoms["rows_sent"],
+        batch_ids=output2,  # the whole output: target and rows sent come with it
         results_path=two.as_uri() + "/",
         marketo_conn_id=marketo_conn_id,
         poll_interval=0.05,
@@ -97,12 +107,15 @@ def test_deferrable_waits_in_the_trigger_and_resumes_without_defer_kwargs(
         op.execute(context)
     trigger = deferred.value.trigger
     assert isinstance(trigger, BulkImportTrigger)
-    assert deferred.value.method_name == "complete_import"
+    assert deferred.value.method_name == "resume_import"  # the one resume method, for either wait
     assert trigger.batch_ids == ti.xcoms["batch_ids"]
     assert trigger.max_pending == 0 and trigger.deadline is None
     event = asyncio.run(first_event(trigger))
     # Only the event comes back (no defer kwargs), as under Airflow 3.3.2's dag.test() (apache/airflow#69942).
-    summary = op.resume_execution("complete_import", {"event": event}, context)
+    output = check_output(op.resume_execution("resume_import", {"event": event}, context))
+    summary = output["result"]
+    assert summary is not None
+    assert batch_ids_of(output) == ti.xcoms["batch_ids"]
     assert [b["batch_id"] for b in summary["batches"]] == ti.xcoms["batch_ids"]
     assert summary["rows_processed"] + summary["rows_failed"] == 120 == summary["rows_sent"]
     assert event["status"] == "success"
@@ -148,7 +161,7 @@ def test_bad_or_unfinished_events_fail(
     with pytest.raises(TaskDeferred):
         op.execute(context)
     with pytest.raises(error, match=match):
-        op.resume_execution("complete_import", {"event": event}, context)
+        op.resume_execution("resume_import", {"event": event}, context)
 
 
 def test_a_failed_job_fails_the_task_after_storing(
@@ -160,14 +173,18 @@ def test_a_failed_job_fails_the_task_after_storing(
     op = _op(source, marketo_conn_id, wait_for_completion=True, deferrable=False)
     with pytest.raises(ImportResultError, match="failed: Import failed: invalid header"):
         op.execute(make_context(ti))
-    assert ti.xcoms["return_value"]["status"] == "failed"
-    assert ti.xcoms["batch_ids"] == [b["batch_id"] for b in ti.xcoms["return_value"]["batches"]]
+    output = check_output(ti.xcoms["return_value"])
+    assert output["result"] is not None and output["result"]["status"] == "failed"
+    assert (
+        ti.xcoms["batch_ids"] == batch_ids_of(output) == [b["batch_id"] for b in output["result"]["batches"]]
+    )
 
 
-def test_default_returns_the_batch_ids(marketo_conn_id: str, tmp_path: Path) -> None:
+def test_default_returns_the_output_without_result(marketo_conn_id: str, tmp_path: Path) -> None:
     source = write_rows(tmp_path / "leads.csv", _rows(10))
     ti = FakeTaskInstance()
-    assert _op(source, marketo_conn_id, deferrable=False).execute(make_context(ti)) == ti.xcoms["batch_ids"]
+    output = check_output(_op(source, marketo_conn_id, deferrable=False).execute(make_context(ti)))
+    assert (batch_ids_of(output), output["rows_sent"], output["result"]) == (ti.xcoms["batch_ids"], 10, None)
 
 
 class _FlakyHook:
@@ -241,15 +258,20 @@ def test_the_checks_are_arguments_of_mapped_tasks_too() -> None:
 
 
 @pytest.mark.marketo_simulator(rows_per_second=50)
-def test_finishing_with_parts_left_to_submit_is_refused(marketo_conn_id: str, tmp_path: Path) -> None:
-    """complete_import only follows the completion wait: resumed while parts are still unsent (a
-    queue-room deferral), it fails instead of finishing half an import."""
+def test_a_resume_with_parts_left_submits_them_instead_of_finishing(
+    marketo_simulator: Any, marketo_conn_id: str, tmp_path: Path
+) -> None:
+    """One resume method for both waits: resumed after a queue-room deferral (parts left), the task
+    submits the next part and does not finish half an import, whatever the event says."""
     source = write_rows(tmp_path / "leads.csv", _rows(200))
     op = _op(source, marketo_conn_id, wait_for_completion=True, deferrable=True, max_active_jobs=1)
     context = make_context()
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
     assert deferred.value.method_name == "resume_import"  # waiting for queue room, parts left
-    event = {"status": "success", "message": "1 of 1 import jobs finished", "batches": []}
-    with pytest.raises(AirflowException, match="Cannot finish: the manifest has parts left to submit"):
-        op.resume_execution("complete_import", {"event": event}, context)
+    jobs = len(our_jobs(marketo_simulator))
+    event = asyncio.run(first_event(deferred.value.trigger))  # room: the first job finished
+    with pytest.raises(TaskDeferred) as again:
+        op.resume_execution("resume_import", {"event": event}, context)
+    assert len(our_jobs(marketo_simulator)) == jobs + 1  # the next part went in; nothing finished
+    assert again.value.trigger.max_pending == 0 and len(again.value.trigger.batch_ids) == 1

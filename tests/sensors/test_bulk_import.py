@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, ObjectStoragePath, XComArg
+from airflow.sdk import DAG, ObjectStoragePath
 
 from airflow_provider_marketo._compat import (
     AirflowException,
@@ -172,7 +172,7 @@ def test_templated_fields_render_to_usable_values() -> None:
 def test_accepts_the_import_task_output() -> None:
     with DAG("marketo_import", schedule=None):
         upstream = EmptyOperator(task_id="import_leads")
-        task = sensor(batch_ids=upstream.output, rows_sent=XComArg(upstream, key="rows_sent"))
+        task = sensor(batch_ids=upstream.output)
     assert task.upstream_task_ids == {"import_leads"}
 
 
@@ -568,7 +568,7 @@ def test_batch_of_another_kind_names_the_likely_mix_up(
     with pytest.raises(AirflowException, match=f"Batch {batch_id} is unknown or expired") as raised:
         defer_and_resume(task, context) if deferrable else task.execute(context)
     assert "looked up among program member imports (object_type='program_members')" in str(raised.value)
-    assert "object_type='custom_objects' and its api_name" in str(raised.value)
+    assert "pass the import task's output as batch_ids" in str(raised.value)
 
 
 # -- poke mode --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_marketo.operators.output import batch_ids_of
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, _open_cursor
 from airflow_provider_marketo.utils.rows import RowValueError
 from tests._support.files import received_rows
@@ -74,7 +75,9 @@ def test_typed_values_arrive_as_marketo_text(
         'born AS "dateOfBirth", opted_out AS unsubscribed, seen AS "title", ref AS "sfdcLeadId" '
         "FROM leads ORDER BY id"
     )
-    batch_ids = _op(tmp_path, pg_leads, sql, part_size=120_000, fetch_size=300).execute(make_context())
+    batch_ids = batch_ids_of(
+        _op(tmp_path, pg_leads, sql, part_size=120_000, fetch_size=300).execute(make_context())
+    )
     assert len(batch_ids) >= 2
     received = received_rows(marketo_simulator, batch_ids)
     assert received[0] == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -18,6 +18,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkLeadImportOperator,
     BulkProgramMemberImportOperator,
 )
+from airflow_provider_marketo.operators.output import batch_ids_of, check_output
 from airflow_provider_marketo.transfers.sql_to_marketo import SqlToMarketoOperator, has_top_level_order_by
 from airflow_provider_marketo.utils.formats import InputFileError
 from airflow_provider_marketo.utils.rows import RowValueError, RowWriter
@@ -53,11 +54,6 @@ def staged_files(tmp_path: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
 
-def rows_sent_total(value: Any) -> int:
-    """Rows sent from the operator's ``rows_sent`` XCom (a list per job today, a mapping per batch id later)."""
-    return sum(value.values()) if isinstance(value, dict) else sum(value)
-
-
 # Values arrive as they are in the database.
 
 
@@ -68,10 +64,11 @@ def test_hostile_rows_arrive_value_for_value(
     rows = create_leads_table(sqlite_db, 1200)
     ti = FakeTaskInstance()
     op = sql_op(tmp_path, marketo_conn_id, format=file_format, part_size=60_000)
-    batch_ids = op.execute(make_context(ti))
+    output = check_output(op.execute(make_context(ti)))
+    batch_ids = batch_ids_of(output)
     assert len(batch_ids) >= 3
     assert all(job["params"]["format"] == file_format for job in our_jobs(marketo_simulator))
-    assert rows_sent_total(ti.xcoms["rows_sent"]) == 1200
+    assert output["rows_sent"] == 1200
     assert stored_leads(marketo_simulator) == {row[0]: expected_lead(row) for row in rows}
     header = received_rows(marketo_simulator, batch_ids, file_format)[0]
     assert header == LEAD_COLUMNS
@@ -94,7 +91,10 @@ def test_custom_objects_and_program_members(
         object_type="custom_objects",
         api_name="car_c",
     )
-    (batch_id,) = cars.execute(make_context())
+    output = check_output(cars.execute(make_context()))
+    assert output["target"] == {"kind": "custom_objects", "api_name": "car_c", "program_id": None}
+    ((batch_id, rows),) = [(b["batch_id"], b["rows_sent"]) for b in output["batches"]]
+    assert rows == 30
     settle(marketo_simulator, BulkTarget("custom_objects", api_name="car_c"))
     stored = {car["vin"]: car for car in marketo_simulator.custom_objects("car_c")}
     assert len(stored) == 30
@@ -113,7 +113,8 @@ def test_custom_objects_and_program_members(
     )
     context = make_context(FakeTaskInstance(task_id="members"))
     members.render_template_fields({**context, "params": {"program": 1001}})
-    members.execute(context)
+    target = check_output(members.execute(context))["target"]
+    assert target == {"kind": "program_members", "api_name": None, "program_id": 1001}
     settle(marketo_simulator, BulkTarget("program_members", program_id=1001))
     assert {m["email"] for m in marketo_simulator.program_members(1001)} == {
         f"o{i}@example.com" for i in range(30)
@@ -206,13 +207,18 @@ def test_connection_that_is_not_sql(tmp_path: Path, sqlite_db: Path, marketo_con
         ({"api_name": "car_c"}, "api_name applies to"),
         ({"on_empty": "ignore"}, "on_empty must be"),
         ({"fetch_size": 0}, "fetch_size must be"),
-        ({"delimiter": "|"}, "apply to file sources only"),
-        ({"null_values": ["\\N"]}, "apply to file sources only"),
     ],
 )
 def test_invalid_arguments(kwargs: dict[str, Any], message: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=message):
         sql_op(tmp_path, "marketo_default", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["source", "delimiter", "null_values", "column_names", "encoding"])
+def test_file_source_arguments_are_not_arguments_of_the_transfer(name: str, tmp_path: Path) -> None:
+    """The transfer shares the import machinery, not the file source: no argument it must reject."""
+    with pytest.raises(TypeError, match=f"(?s)Invalid arguments were passed.*{name}"):
+        sql_op(tmp_path, "marketo_default", **{name: "x"})
 
 
 # Empty results.
@@ -318,11 +324,10 @@ def resume_until_done(tmp_path: Path, context: Any, deferred: TaskDeferred, stag
         kwargs = json.loads(json.dumps(deferred.kwargs or {}))
         event = {"status": "success", "message": "room", "batches": []}
         try:
-            return cast(
-                "list[int]",
+            return batch_ids_of(
                 deferrable_op(tmp_path).resume_execution(
                     deferred.method_name, {**kwargs, "event": event}, context
-                ),
+                )
             )
         except TaskDeferred as again:
             deferred = again
@@ -381,7 +386,7 @@ def test_retry_after_a_crash_imports_no_part_twice(
     assert len(first) == 2
 
     spy.fail_after = None
-    batch_ids = sql_op(tmp_path, marketo_conn_id, part_size=20_000).execute(make_context())
+    batch_ids = batch_ids_of(sql_op(tmp_path, marketo_conn_id, part_size=20_000).execute(make_context()))
     assert batch_ids[:2] == first
     assert len(our_jobs(marketo_simulator)) == len(batch_ids) > 2
     assert stored_leads(marketo_simulator) == {row[0]: expected_lead(row) for row in rows}

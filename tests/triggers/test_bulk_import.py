@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_marketo.backoff import backoff_delay, poll_delays
 from airflow_provider_marketo.exceptions import MarketoBatchNotFoundError, MarketoRetryableError
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.testing.config import DEFAULT_CLIENT_SECRET
-from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, describe_error, poll_delays
+from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, describe_error
 from tests._support.sim import create_lead_job, good_rows, mixed_rows, set_connection
 from tests._support.tasks import first_event
 
@@ -49,6 +50,9 @@ def test_poll_delays_back_off_to_the_maximum() -> None:
     assert list(islice(poll_delays(5, 30), 8)) == [5, 7.5, 11.25, 16.875, 25.3125, 30, 30, 30]
     # A poll interval above the maximum is kept as is.
     assert list(islice(poll_delays(60, 30), 3)) == [60, 60, 60]
+    # The queue wait's delay by attempt is the same schedule (one policy for every wait).
+    assert [backoff_delay(5, n, 30) for n in range(8)] == list(islice(poll_delays(5, 30), 8))
+    assert backoff_delay(60, 3, 30) == 60
 
 
 def test_serialize_round_trips_as_json() -> None:
@@ -274,7 +278,7 @@ def test_batch_not_found_names_how_it_was_looked_up(target: BulkTarget, looked_u
     text = describe_error(7, error, target)
     assert text.startswith("Batch 7 is unknown or expired (Marketo keeps batch ids for 7 days)")
     assert looked_up in text
-    assert "object_type='program_members' and its program_id" in text
+    assert "pass the import task's output as batch_ids, which names its target" in text
     assert describe_error(7, MarketoRetryableError("busy", code="604"), target) == (
         "Status check of batch 7 failed: Marketo error 604: busy"
     )

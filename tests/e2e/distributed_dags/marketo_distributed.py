@@ -45,7 +45,6 @@ with DAG("marketo_distributed_import", schedule=None, start_date=START, catchup=
     wait_for_import = BulkImportSensor(
         task_id="wait_for_import",
         batch_ids=import_leads.output,
-        rows_sent=import_leads.rows_sent_output,
         results_path="{{ dag_run.conf['results'] }}",
         marketo_conn_id="marketo_slow",
         poll_interval=2,
