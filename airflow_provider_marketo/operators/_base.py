@@ -24,8 +24,14 @@ from airflow_provider_marketo.exceptions import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
-from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
+from airflow_provider_marketo.operators._completion import (
+    DEFAULT_WAIT_TIMEOUT,
+    statuses_of_event,
+    wait_deadline,
+    wait_on_worker,
+)
 from airflow_provider_marketo.operators._lineage import import_lineage
+from airflow_provider_marketo.operators._quota import errors_of_a_try
 from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
 from airflow_provider_marketo.operators._staging import (
     removed_unless_deferred,
@@ -42,7 +48,7 @@ from airflow_provider_marketo.operators._state import (
     Submit,
 )
 from airflow_provider_marketo.operators._submission import Submission
-from airflow_provider_marketo.results import ResultChecks, finish_batches
+from airflow_provider_marketo.results import ResultChecks, ResultNames, finish_batches
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.formats import check_format, infer_format
@@ -118,6 +124,15 @@ class BaseBulkImportOperator(BaseOperator):
     :param results_path, max_failed_rows, max_failed_ratio, fail_on_warnings,
         fail_on_nothing_imported, fail_on_unaccounted_rows: with ``wait_for_completion``, as on
         :class:`BulkImportSensor` (``results_path`` is templated).
+    :param timeout: with ``wait_for_completion``, the longest wait for this task's jobs (seconds or
+        timedelta; default 7 days), on the worker or deferred; ``execution_timeout`` shortens it.
+        Past it the task fails naming the batches still unfinished.
+
+    Errors that no retry can change (a bad file or header, a header that does not match the
+    target's fields, a connection or permission error, a list, program or object Marketo does not
+    know) fail the task at once, without using its retries. Marketo's daily quota (607) is never
+    retried before it resets: with ``deferrable`` the task waits for the reset (00:00 US Central)
+    and goes on; without, it fails at once saying when the quota resets.
     """
 
     template_fields: Sequence[str] = (
@@ -160,9 +175,14 @@ class BaseBulkImportOperator(BaseOperator):
         fail_on_warnings: bool = False,
         fail_on_nothing_imported: bool = True,
         fail_on_unaccounted_rows: bool = True,
+        timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # issue 22: the completion wait's bound
+        self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}.")
         self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
         self.staging_path = staging_path
         self._resuming = False
@@ -287,14 +307,28 @@ class BaseBulkImportOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[int] | dict[str, Any]:
         self._resuming, self._staged = False, None
-        with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
+        with (
+            removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log),
+            errors_of_a_try(deferrable=self.deferrable, defer=self.defer, log=self.log),  # issue 22
+        ):
             return self._execute(context)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Every resume after a deferral (whatever its method, a trigger failure or timeout too)."""
         self._resuming, self._staged = True, None
-        with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
+        with (
+            removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log),
+            errors_of_a_try(deferrable=self.deferrable, defer=self.defer, log=self.log),  # issue 22
+        ):
             return super().resume_execution(next_method, next_kwargs, context)
+
+    # issue 22 (begin): after the daily quota's reset
+    def resume_after_quota(self, context: Context, event: Any = None, **_: Any) -> list[int] | dict[str, Any]:
+        """Start again once Marketo's daily quota has reset: from the manifest, as a retry does (the
+        parts already accepted are skipped, a staged copy is reused)."""
+        return self._execute(context)
+
+    # issue 22 (end)
 
     def _execute(self, context: Context) -> list[int] | dict[str, Any]:
         source = self.resolve_source(context)
@@ -349,6 +383,7 @@ class BaseBulkImportOperator(BaseOperator):
     def _wait_for_jobs(self, context: Context, submission: Submission, done: Done) -> dict[str, Any]:
         """Wait for this task's jobs (deferring, or polling on the worker), then finish them."""
         remaining = submission.check_time()
+        deadline, bound = wait_deadline(self.timeout, remaining)  # issue 22: every wait has a deadline
         if self.deferrable:
             trigger = BulkImportTrigger(
                 marketo_conn_id=self.marketo_conn_id,
@@ -356,10 +391,10 @@ class BaseBulkImportOperator(BaseOperator):
                 batch_ids=done.batch_ids,
                 poll_interval=self.poll_interval,
                 max_poll_interval=MAX_POLL_INTERVAL,
-                deadline=None if remaining is None else time.time() + remaining,
+                deadline=deadline,
             )
-            self.log.info("Deferring until batches %s are finished.", done.batch_ids)
-            timeout = None if remaining is None else timedelta(seconds=remaining)
+            self.log.info("Deferring until batches %s are finished (at most %s).", done.batch_ids, bound)
+            timeout = timedelta(seconds=max(deadline - time.time(), 0))
             self.defer(trigger=trigger, method_name="complete_import", timeout=timeout)
         statuses = wait_on_worker(
             submission.hook,
@@ -369,6 +404,8 @@ class BaseBulkImportOperator(BaseOperator):
             max_poll_interval=MAX_POLL_INTERVAL,
             max_transient_errors=DEFAULT_MAX_TRANSIENT_ERRORS,
             log=self.log,
+            deadline=deadline,  # issue 22
+            bound=bound,
         )
         return self._finish(context, done, statuses)
 
@@ -379,6 +416,7 @@ class BaseBulkImportOperator(BaseOperator):
             statuses,
             checks=self.checks,
             ti=context["ti"],
+            names=ResultNames.of(context["ti"]),  # issue 22: files named per task instance
             results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
             rows_sent=done.rows_sent,
         )
