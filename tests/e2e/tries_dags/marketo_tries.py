@@ -1,6 +1,8 @@
-"""One import task per kind of failure of issue 22, each with ``retries=3`` and ``retry_delay=0``, run by
-``tests/e2e/test_tries.py`` under ``dag.test()``, which counts each task's tries. The files are in
-``$MARKETO_TRIES_DIR``; the test injects the simulator's faults (607, 503) before the run.
+"""DAGs of issue 22 run by ``tests/e2e/test_tries.py`` under ``dag.test()``, files in ``$MARKETO_TRIES_DIR``.
+
+``marketo_tries``: one import task per kind of failure, each with ``retries=3`` and ``retry_delay=0``;
+the test injects the simulator's faults (607, 503) before the run and counts each task's tries.
+``marketo_mapped_results``: a mapped import (3 files) and a plain one sharing one ``results_path``.
 """
 
 from __future__ import annotations
@@ -41,3 +43,21 @@ with DAG(
         program_member_status="On List",
         source=f"{FILES}/members.csv",
     )
+
+with DAG(
+    "marketo_mapped_results",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args={
+        "deferrable": False,
+        "poll_interval": 0.2,
+        "wait_for_completion": True,
+        "results_path": f"file://{FILES}/results/",
+    },
+):
+    # Three mapped instances and a plain task share one results_path (issue 22).
+    BulkLeadImportOperator.partial(task_id="import_files", part_size=1024).expand(
+        source=[f"{FILES}/export_{n}.csv" for n in range(3)]
+    )
+    BulkLeadImportOperator(task_id="import_more", source=f"{FILES}/more.csv")
