@@ -109,7 +109,7 @@ def _reason(error: BaseException) -> str | None:
     if isinstance(error, MarketoQuotaError):
         return (
             "every call fails until the daily quota resets; clear the task after the reset named "
-            "above (or use deferrable=True: the task then waits for the reset by itself)"
+            "above (an import task with deferrable=True waits for the reset by itself)"
         )
     if isinstance(error, MarketoConfigError | MarketoAuthError):
         return "fix the connection, the API user's role or the argument, then clear the task"
