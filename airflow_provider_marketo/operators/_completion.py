@@ -22,6 +22,7 @@ from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._state import TaskLog
 from airflow_provider_marketo.triggers.bulk_import import (
+    error_of_event,
     pending_ids,
     poll_delays,
     poll_statuses,
@@ -97,7 +98,7 @@ def statuses_of_event(event: Any, batch_ids: Sequence[int]) -> list[ImportStatus
     """The finished statuses a :class:`BulkImportTrigger` event reports; an error or a timeout fails."""
     status, message, statuses = read_event(event, batch_ids)
     if status == "error":
-        raise AirflowException(f"Waiting for this task's Marketo jobs failed: {message}")
+        raise error_of_event(event, f"Waiting for this task's Marketo jobs failed: {message}")
     if status == "timeout":
         raise AirflowTaskTimeout(f"This task's Marketo jobs did not finish in time: {message}")
     return statuses

@@ -53,7 +53,7 @@ from airflow_provider_marketo.operators._state import (
     load_document,
     manifest_location,
 )
-from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
+from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, error_of_event
 from airflow_provider_marketo.utils.parts import PartPlan, PlannedPart, plan_parts, read_part
 
 if TYPE_CHECKING:
@@ -267,7 +267,8 @@ class Submission:
             return
         status, message = event.get("status"), event.get("message")
         if status == "error":
-            raise AirflowException(f"Checking this task's Marketo jobs failed: {message}")
+            # issue 22: the class of Marketo's error, so the quota and final errors are handled
+            raise error_of_event(event, f"Checking this task's Marketo jobs failed: {message}")
         if status == "failed":
             self.log.warning("Resuming; some of this task's jobs failed: %s", message)
         else:

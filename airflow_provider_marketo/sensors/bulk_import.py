@@ -41,6 +41,7 @@ from airflow_provider_marketo.sensors._transient import TransientErrorCount
 from airflow_provider_marketo.triggers.bulk_import import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     BulkImportTrigger,
+    error_of_event,
     poll_statuses,
     read_event,
 )
@@ -203,7 +204,7 @@ class BulkImportSensor(BaseSensorOperator):
         """Resume after the trigger: check the event, then finish the jobs."""
         status, message, statuses = read_event(event, self.arguments.batch_ids)
         if status == "error":
-            raise AirflowException(f"Waiting for Marketo bulk imports failed: {message}")
+            raise error_of_event(event, f"Waiting for Marketo bulk imports failed: {message}")
         if status == "timeout":
             raise AirflowSensorTimeout(f"Marketo bulk imports not finished in time: {message}")
         return self._finish(context, statuses)

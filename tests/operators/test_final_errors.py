@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -31,12 +32,13 @@ from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.operators._quota import QUOTA_RESET_MARGIN, quota_trigger
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
+from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, error_of_event
 from airflow_provider_marketo.utils.formats import InputFileError
 from airflow_provider_marketo.utils.parts import SourceChangedError
 from airflow_provider_marketo.utils.rows import RowValueError
 from tests._support.files import write_rows
 from tests._support.sim import create_calls
-from tests._support.tasks import FakeTaskInstance, make_context
+from tests._support.tasks import FakeTaskInstance, first_event, make_context
 
 HEADER = ["email", "firstName", "leadScore"]
 
@@ -210,3 +212,89 @@ def test_deferrable_waits_for_the_quota_reset_then_submits_the_rest_once(
     jobs = [job for job in marketo_simulator.jobs if not job["foreign"]]
     assert sorted(job["batch_id"] for job in jobs) == sorted(batch_ids)
     assert timedelta(0) < QUOTA_RESET_MARGIN <= timedelta(minutes=10)
+
+
+# An error the trigger meets is raised on the worker with the class of Marketo's error (its code).
+
+
+def _status_fault(sim: Any, code: str) -> None:
+    sim.inject("error_code", code=code, path="/batch/")
+
+
+def test_an_error_event_carries_the_marketo_code(marketo_simulator: Any, marketo_conn_id: str) -> None:
+    from tests._support.sim import create_lead_job, good_rows
+
+    batch_id = create_lead_job(marketo_simulator, good_rows(2))
+    _status_fault(marketo_simulator, "603")
+    trigger = BulkImportTrigger(
+        marketo_conn_id=marketo_conn_id, target={"kind": "leads"}, batch_ids=[batch_id]
+    )
+    event = asyncio.run(first_event(trigger))
+    assert (event["status"], event["code"]) == ("error", "603")
+    error = error_of_event(event, event["message"])
+    assert isinstance(error, MarketoAuthError) and isinstance(without_retry(error), AirflowFailException)
+    assert type(error_of_event({"status": "error", "message": "x"}, "x")) is AirflowException
+
+
+def test_the_deferred_sensor_fails_at_once_on_the_quota(marketo_simulator: Any, marketo_conn_id: str) -> None:
+    from tests._support.sim import create_lead_job, good_rows
+
+    batch_id = create_lead_job(marketo_simulator, good_rows(2))
+    sensor = BulkImportSensor(
+        task_id="wait", batch_ids=[batch_id], marketo_conn_id=marketo_conn_id, deferrable=True, timeout=30
+    )
+    context = make_context(FakeTaskInstance(task_id="wait"))
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+    _status_fault(marketo_simulator, "607")
+    event = asyncio.run(first_event(deferred.value.trigger))
+    with pytest.raises(MarketoQuotaError, match=r"00:00 US Central.*Not retried") as raised:
+        sensor.resume_execution("execute_complete", {"event": event}, context)
+    assert isinstance(raised.value, AirflowFailException)
+
+
+@pytest.mark.marketo_simulator(rows_per_second=0)
+def test_a_quota_met_while_waiting_in_the_triggerer_waits_for_the_reset(
+    marketo_simulator: Any, marketo_conn_id: str, tmp_path: Path
+) -> None:
+    """wait_for_completion, deferred: the trigger meets 607; the task defers until the reset, then
+    waits for the same jobs again and finishes them, without submitting anything again."""
+    source = _source(tmp_path, 150)
+    ti = FakeTaskInstance()
+    context = make_context(ti)
+
+    def op() -> BulkLeadImportOperator:
+        return BulkLeadImportOperator(
+            task_id="import",
+            source=source,
+            marketo_conn_id=marketo_conn_id,
+            part_size=1024,
+            max_active_jobs=10,
+            deferrable=True,
+            wait_for_completion=True,
+            poll_interval=0.05,
+        )
+
+    with pytest.raises(TaskDeferred) as first:
+        op().execute(context)
+    creates = create_calls(marketo_simulator.api_calls())
+    _status_fault(marketo_simulator, "607")
+    event = asyncio.run(first_event(first.value.trigger))
+    assert event["code"] == "607"
+    with pytest.raises(TaskDeferred) as quota:
+        op().resume_execution(first.value.method_name, {"event": event}, context)
+    assert quota.value.method_name == "resume_after_quota"
+    assert type(quota.value.trigger).__name__ == "DateTimeTrigger"
+    with pytest.raises(TaskDeferred) as again:
+        op().resume_execution(
+            "resume_after_quota", {"event": quota.value.trigger.moment.isoformat()}, context
+        )
+    assert again.value.method_name == "complete_import"
+    assert again.value.trigger.batch_ids == ti.xcoms["batch_ids"]
+    event = asyncio.run(first_event(again.value.trigger))
+    summary = op().resume_execution("complete_import", {"event": event}, context)
+    assert (
+        summary["rows_processed"] == 150
+        and [b["batch_id"] for b in summary["batches"]] == ti.xcoms["batch_ids"]
+    )
+    assert create_calls(marketo_simulator.api_calls()) == creates  # nothing submitted again
