@@ -3,8 +3,8 @@
 The import operator cuts the file on record boundaries under Marketo's 10 MB request limit and keeps
 at most ``max_active_jobs`` of its jobs in Marketo's shared queue, waiting for room in the
 triggerer. With ``wait_for_completion=True`` it then waits for its jobs (deferred again) and stores
-each job's failed rows as ``<batch_id>_failures.csv``, the merged ``failures.csv`` and
-``report.json``, as ``BulkImportSensor`` would in a second task.
+each job's failed rows as ``<batch_id>_failures.csv``, the merged ``import_leads.failures.csv`` and
+``import_leads.report.json``, as ``BulkImportSensor`` would in a second task.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 2. ``load_contacts`` (``SqlToMarketoOperator``) runs the query, streams its rows into a staged file,
    splits it under the 10 MB limit and submits the jobs; with ``wait_for_completion=True`` it then
    waits for them in the triggerer (deferrable) and stores the failed rows, the merged
-   ``failures.csv`` and ``report.json`` under ``results_path``. Its return value is the summary.
+   ``load_contacts.failures.csv`` and ``load_contacts.report.json`` under ``results_path``. Its return
+   value is the summary.
    The aliases are the Marketo field names; ``ORDER BY id`` keeps a retry from importing a part twice.
 
 Settings (Airflow Variables, read at run time): ``marketo_example_conn_id`` (default

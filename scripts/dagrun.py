@@ -1,7 +1,7 @@
 """Run one DAG of ``$AIRFLOW__CORE__DAGS_FOLDER`` with ``dag.test()`` and write what happened as JSON.
 
 Usage: ``python scripts/dagrun.py DAG_ID --out result.json [--conf '{"rows": 10}'] [--log run.log]``.
-The result holds the run's state, each task's state and every XCom of the run. Needs a migrated
+The result holds the run's state, each task's state and try number, and every XCom of the run. Needs a migrated
 metadata database in ``$AIRFLOW_HOME`` (``airflow db migrate``). Used by the demo and the
 end-to-end tests.
 """
@@ -37,6 +37,7 @@ def run(dag_id: str, conf: dict[str, Any] | None, log_path: Path | None) -> dict
         "run_id": dag_run.run_id,
         "state": str(dag_run.state),
         "tasks": {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()},
+        "tries": {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()},
         "xcoms": _xcoms(dag_id, dag_run.run_id),
     }
 

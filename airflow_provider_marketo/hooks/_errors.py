@@ -91,10 +91,15 @@ def is_json(content_type: str | None) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
+def quota_reset(now: pendulum.DateTime | None = None) -> pendulum.DateTime:
+    """When Marketo's daily quota resets next: 00:00 US Central (America/Chicago)."""
+    central = (now or pendulum.now()).in_timezone("America/Chicago")
+    return central.add(days=1).start_of("day")
+
+
 def quota_reset_text(now: pendulum.DateTime | None = None) -> str:
     """When the daily quota resets: the next 00:00 US Central, also in UTC."""
-    central = (now or pendulum.now()).in_timezone("America/Chicago")
-    reset = central.add(days=1).start_of("day")
+    reset = quota_reset(now)
     utc = reset.in_timezone("UTC")
     return f"it resets at 00:00 US Central ({reset.format('YYYY-MM-DD HH:mm zz')}, {utc:%Y-%m-%d %H:%M} UTC)"
 

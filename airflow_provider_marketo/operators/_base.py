@@ -27,9 +27,15 @@ from airflow_provider_marketo.exceptions import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
-from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
+from airflow_provider_marketo.operators._completion import (
+    DEFAULT_WAIT_TIMEOUT,
+    statuses_of_event,
+    wait_deadline,
+    wait_on_worker,
+)
 from airflow_provider_marketo.operators._kinds import ImportKind
 from airflow_provider_marketo.operators._lineage import import_lineage
+from airflow_provider_marketo.operators._quota import errors_of_a_try
 from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
 from airflow_provider_marketo.operators._staging import (
     removed_unless_deferred,
@@ -46,7 +52,7 @@ from airflow_provider_marketo.operators._state import (
 )
 from airflow_provider_marketo.operators._submission import Submission
 from airflow_provider_marketo.operators.output import ImportOutput, make_output
-from airflow_provider_marketo.results import ImportResultError, ResultChecks, finish_batches
+from airflow_provider_marketo.results import ImportResultError, ResultChecks, ResultNames, finish_batches
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.formats import check_format, infer_format
@@ -129,6 +135,15 @@ class BaseImportOperator(BaseOperator):
         with 0 rows processed and failed rows.
     :param fail_on_unaccounted_rows: with ``wait_for_completion``: fail when processed + failed !=
         rows sent for a job.
+    :param timeout: with ``wait_for_completion``, the longest wait for this task's jobs (seconds or
+        timedelta; default 7 days), on the worker or deferred; ``execution_timeout`` shortens it.
+        Past it the task fails naming the batches still unfinished.
+
+    Errors that no retry can change (a bad file or header, a header that does not match the
+    target's fields, a connection or permission error, a list, program or object Marketo does not
+    know) fail the task at once, without using its retries. Marketo's daily quota (607) is never
+    retried before it resets: with ``deferrable`` the task waits for the reset (00:00 US Central)
+    and goes on; without, it fails at once saying when the quota resets.
 
     ``execution_timeout`` bounds the whole try, time spent deferred included.
 
@@ -161,9 +176,14 @@ class BaseImportOperator(BaseOperator):
         fail_on_warnings: bool = False,
         fail_on_nothing_imported: bool = True,
         fail_on_unaccounted_rows: bool = True,
+        timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # issue 22: the completion wait's bound
+        self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}.")
         self.staging_path = staging_path
         #: True while a resume after a deferral runs (the source may then be reused, not staged again).
         self._resuming = False
@@ -291,17 +311,32 @@ class BaseImportOperator(BaseOperator):
 
     def execute(self, context: Context) -> ImportOutput:
         self._resuming, self._staged, self._planned = False, None, None
-        with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
-            source = self.resolve_source(context)
-            check = self._header_check(MarketoHook(self.marketo_conn_id), source)
-            return self._run(context, Submission.begin(self._config(source), context, source, check))
+        with (
+            removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log),
+            errors_of_a_try(deferrable=self.deferrable, defer=self.defer, log=self.log),
+        ):
+            return self._begin(context)
+
+    def _begin(self, context: Context) -> ImportOutput:
+        """Start (or, after the quota's reset, start again) from the manifest, as a retry does."""
+        source = self.resolve_source(context)
+        check = self._header_check(MarketoHook(self.marketo_conn_id), source)
+        return self._run(context, Submission.begin(self._config(source), context, source, check))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """The one entry point after a deferral (whatever its method; a trigger failure or timeout
-        too): Airflow's checks, then :meth:`resume_import`."""
+        too): Airflow's checks, then :meth:`resume_import` (or :meth:`resume_after_quota`)."""
         self._resuming, self._staged, self._planned = True, None, None
-        with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
+        with (
+            removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log),
+            errors_of_a_try(deferrable=self.deferrable, defer=self.defer, log=self.log),
+        ):
             return super().resume_execution(next_method, next_kwargs, context)
+
+    def resume_after_quota(self, context: Context, event: Any = None, **_: Any) -> ImportOutput:
+        """Start again once Marketo's daily quota has reset: from the manifest, as a retry does (the
+        parts already accepted are skipped, a staged copy is reused)."""
+        return self._begin(context)
 
     def resume_import(self, context: Context, event: Any = None, **_: Any) -> ImportOutput:
         """Continue from the manifest (the defer kwargs are not relied on) after either wait: for queue
@@ -348,6 +383,7 @@ class BaseImportOperator(BaseOperator):
     def _wait_for_jobs(self, context: Context, submission: Submission, done: Done) -> ImportOutput:
         """Wait for this task's jobs (deferring, or polling on the worker), then finish them."""
         remaining = submission.check_time()
+        deadline, bound = wait_deadline(self.timeout, remaining)  # issue 22: every wait has a deadline
         if self.deferrable:
             trigger = BulkImportTrigger(
                 marketo_conn_id=self.marketo_conn_id,
@@ -355,10 +391,10 @@ class BaseImportOperator(BaseOperator):
                 batch_ids=done.batch_ids,
                 poll_interval=self.poll_interval,
                 max_poll_interval=MAX_POLL_INTERVAL,
-                deadline=None if remaining is None else time.time() + remaining,
+                deadline=deadline,
             )
-            self.log.info("Deferring until batches %s are finished.", done.batch_ids)
-            timeout = None if remaining is None else timedelta(seconds=remaining)
+            self.log.info("Deferring until batches %s are finished (at most %s).", done.batch_ids, bound)
+            timeout = timedelta(seconds=max(deadline - time.time(), 0))
             self.defer(trigger=trigger, method_name="resume_import", timeout=timeout)
         statuses = wait_on_worker(
             submission.hook,
@@ -368,6 +404,8 @@ class BaseImportOperator(BaseOperator):
             max_poll_interval=MAX_POLL_INTERVAL,
             max_transient_errors=DEFAULT_MAX_TRANSIENT_ERRORS,
             log=self.log,
+            deadline=deadline,  # issue 22
+            bound=bound,
         )
         return self._finish(context, done, statuses)
 
@@ -381,6 +419,7 @@ class BaseImportOperator(BaseOperator):
                 statuses,
                 checks=self.checks,
                 ti=context["ti"],
+                names=ResultNames.of(context["ti"]),
                 results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
                 rows_sent=done.rows_sent,
             )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_marketo._compat import AirflowException, AirflowTaskTimeout
+from airflow_provider_marketo._compat import AirflowException, AirflowFailException, AirflowTaskTimeout
 from airflow_provider_marketo.backoff import backoff_delay
 from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
@@ -54,7 +54,7 @@ from airflow_provider_marketo.operators._state import (
     load_document,
     manifest_location,
 )
-from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger
+from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, error_of_event
 from airflow_provider_marketo.utils.parts import PartPlan, PlannedPart, plan_parts, read_part
 
 if TYPE_CHECKING:
@@ -119,8 +119,8 @@ class Submission:
             if accepted and not same:
                 check_same_shards(document, current, "since an earlier try imported some of its parts")
                 plan = cls._same_content(config, source, check_header, accepted)
-            if accepted and not same and plan is None:
-                raise AirflowException(
+            if accepted and not same and plan is None:  # issue 22: a retry cannot change it
+                raise AirflowFailException(
                     f"The source {source} changed since an earlier try of this task imported "
                     f"{len(accepted)} of its parts (batches {sorted(p.batch_id for p in accepted.values())}). "
                     "A retry imports each part once; clear the task to import the new file from the start."
@@ -160,8 +160,8 @@ class Submission:
         if document.get("source") != str(source) or document.get("fingerprint") != current:
             check_same_shards(document, current, "while this task was deferred")
             replanned = cls._same_content(config, source, None, accepted)
-            if replanned is None or len(replanned.parts) != len(plan.parts):
-                raise AirflowException(
+            if replanned is None or len(replanned.parts) != len(plan.parts):  # issue 22: final
+                raise AirflowFailException(
                     f"The source {source} changed while this task was deferred (it was "
                     f"{document.get('source')} with {document.get('fingerprint')}). "
                     "Do not change an import's source until the task has finished."
@@ -273,7 +273,8 @@ class Submission:
             return
         status, message = event.get("status"), event.get("message")
         if status == "error":
-            raise AirflowException(f"Checking this task's Marketo jobs failed: {message}")
+            # issue 22: the class of Marketo's error, so the quota and final errors are handled
+            raise error_of_event(event, f"Checking this task's Marketo jobs failed: {message}")
         if status == "failed":
             self.log.warning("Resuming; some of this task's jobs failed: %s", message)
         else:

@@ -107,6 +107,10 @@ class ImportSummary(TypedDict):
     warning_reasons: dict[str, int]
     #: One entry per job, in batch id order given.
     batches: list[BatchSummary]
+    #: The task instance that finished the jobs: its files under ``results_path`` are named after
+    #: it (``<task_id>[.map_index=<n>].report.json``, ...); ``map_index`` -1 when not mapped.
+    task_id: str
+    map_index: int
 
 
 class ImportOutput(TypedDict):

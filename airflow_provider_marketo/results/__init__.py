@@ -3,5 +3,6 @@
 from airflow_provider_marketo.results.batches import check_rows_sent
 from airflow_provider_marketo.results.checks import ResultChecks
 from airflow_provider_marketo.results.finish import ImportResultError, finish_batches
+from airflow_provider_marketo.results.names import ResultNames
 
-__all__ = ["ImportResultError", "ResultChecks", "check_rows_sent", "finish_batches"]
+__all__ = ["ImportResultError", "ResultChecks", "ResultNames", "check_rows_sent", "finish_batches"]

@@ -5,8 +5,10 @@ the import operators' ``wait_for_completion``. In this order it:
 
 1. downloads each job's failures/warnings file (when Marketo reports such rows) to local disk,
    counts its reasons and, with a ``results_dir``, stores it as ``<batch_id>_<which>.<ext>``;
-2. with a ``results_dir``, writes the merged ``failures.<ext>`` / ``warnings.<ext>`` (every row of
-   every batch, ``batch_id`` column first) and ``report.json`` (the summary);
+2. with a ``results_dir``, writes the merged ``<task>.failures.<ext>`` / ``<task>.warnings.<ext>``
+   (every row of every batch, ``batch_id`` column first) and ``<task>.report.json`` (the summary),
+   where ``<task>`` is the task id, plus ``.map_index=<n>`` for a mapped task (:class:`ResultNames`):
+   task instances that share a ``results_path`` never overwrite each other's files;
 3. runs the checks; on a problem it pushes the summary as the task's ``return_value`` XCom and
    raises :class:`ImportResultError`, else it returns the summary (the caller returns it).
 """
@@ -35,10 +37,9 @@ from airflow_provider_marketo.results.files import (
     store_result_file,
 )
 from airflow_provider_marketo.results.merged import write_merged
+from airflow_provider_marketo.results.names import ResultNames
 
 log = logging.getLogger(__name__)
-
-REPORT_NAME = "report.json"
 
 
 class XComPusher(Protocol):
@@ -64,13 +65,15 @@ def finish_batches(
     *,
     checks: ResultChecks,
     ti: XComPusher,
+    names: ResultNames,
     results_dir: ObjectStoragePath | None = None,
     rows_sent: Mapping[int, int] | Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Store the files and report of finished jobs, check them and return the summary (JSON-friendly).
 
     ``rows_sent`` maps each batch id to the data rows sent in it, for all batches or none; keys may
-    be strings (the operators' ``rows_sent`` XCom). Raises :class:`ImportResultError` (after pushing
+    be strings (the operators' ``rows_sent`` XCom). ``names`` are the task instance's file names
+    (``ResultNames.of(context["ti"])``); the summary says which task instance it is. Raises :class:`ImportResultError` (after pushing
     the summary) when a check fails.
     """
     sent = None if rows_sent is None else {int(key): int(rows) for key, rows in rows_sent.items()}
@@ -81,15 +84,17 @@ def finish_batches(
     with tempfile.TemporaryDirectory(prefix="marketo-results-") as tmp:
         batches = [_collect(hook, target, status, sent, Path(tmp), results_dir) for status in statuses]
         merged = {
-            which: write_merged([b.files[which] for b in batches if which in b.files], results_dir, which)
+            which: write_merged(
+                [b.files[which] for b in batches if which in b.files], results_dir, which, names
+            )
             if results_dir is not None
             else None
             for which in FILE_KINDS
         }
     problems = checks.problems(batches)
-    summary = _summary(batches, sent, results_dir, merged, problems)
+    summary = _summary(batches, sent, results_dir, merged, problems, names)
     if results_dir is not None:
-        report = results_dir / REPORT_NAME
+        report = results_dir / names.report
         summary["report_path"] = str(report)
         with open_for_writing(report) as out:
             out.write(json.dumps(summary, indent=1).encode())
@@ -140,8 +145,11 @@ def _summary(
     results_dir: ObjectStoragePath | None,
     merged: Mapping[FileKind, str | None],
     problems: Sequence[str],
+    names: ResultNames,
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {
+        "task_id": names.task_id,
+        "map_index": names.map_index,
         "status": "failed" if problems else "success",
         "message": "; ".join(problems) if problems else f"{len(batches)} import jobs finished",
         "rows_processed": sum(b.status.rows_processed for b in batches),

@@ -26,6 +26,7 @@ from airflow_provider_marketo.results.files import (
     open_for_writing,
     read_rows,
 )
+from airflow_provider_marketo.results.names import ResultNames
 
 BATCH_ID_COLUMN = "batch_id"
 _MISSING_LOOKUP = re.compile(r"Value for lookup field '([^']+)' not found")
@@ -65,8 +66,11 @@ def align(values: list[str], places: list[int], width: int) -> list[str]:
     return out + values[len(places) :]
 
 
-def write_merged(files: Sequence[ResultFile], results_dir: ObjectStoragePath, which: FileKind) -> str | None:
-    """Write ``<results_dir>/<which>.<ext>`` from the batches' downloaded files; None when there are none.
+def write_merged(
+    files: Sequence[ResultFile], results_dir: ObjectStoragePath, which: FileKind, names: ResultNames
+) -> str | None:
+    """Write ``<results_dir>/<task_id>[.map_index=<n>].<which>.<ext>`` (:class:`ResultNames`) from the
+    batches' downloaded files; None when there are none.
 
     The delimiter (and extension) is that of the first batch's file.
     """
@@ -75,7 +79,7 @@ def write_merged(files: Sequence[ResultFile], results_dir: ObjectStoragePath, wh
     delimiter = files[0].scan.delimiter
     columns = merged_columns(files)
     index = {column: n for n, column in enumerate(columns)}
-    dest = results_dir / f"{which}{EXTENSIONS[delimiter]}"
+    dest = results_dir / names.merged(which, EXTENSIONS[delimiter])
     with open_for_writing(dest) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         writer = csv.writer(text, delimiter=delimiter)

@@ -5,6 +5,8 @@ With ``deferrable=True`` the sensor defers to
 ``poke()``. Once every job is finished, :func:`airflow_provider_marketo.results.finish_batches`
 stores the files on the worker, checks the outcome and builds the summary (the return value).
 ``soft_fail`` turns only a timeout into a skip: a Failed job, a failed check or an error still fails.
+An error no retry can change (a permission error, an unknown batch, the daily quota) fails the task
+at once (:func:`~airflow_provider_marketo.exceptions.failing_without_retry`).
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from airflow_provider_marketo._compat import (
     TaskDeferralTimeout,
     conf,
 )
+from airflow_provider_marketo.exceptions import failing_without_retry
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import OBJECT_KINDS, ImportStatus, ObjectKind
-from airflow_provider_marketo.results import ResultChecks, finish_batches
+from airflow_provider_marketo.results import ResultChecks, ResultNames, finish_batches
 from airflow_provider_marketo.sensors._arguments import SensorArguments
 from airflow_provider_marketo.sensors._transient import TransientErrorCount
 from airflow_provider_marketo.triggers.bulk_import import (
     DEFAULT_MAX_TRANSIENT_ERRORS,
     BulkImportTrigger,
+    error_of_event,
     poll_statuses,
     read_event,
 )
@@ -56,7 +60,8 @@ class BulkImportSensor(BaseSensorOperator):
         arguments below. A template rendering to any of these works too.
     :param results_path: ``ObjectStoragePath`` or URL (``s3://conn@bucket/prefix/``, ``file:///tmp/x/``)
         for ``{batch_id}_failures.<ext>`` / ``{batch_id}_warnings.<ext>``, the merged
-        ``failures.<ext>`` / ``warnings.<ext>`` and ``report.json``; None: nothing is stored.
+        ``<task_id>.failures.<ext>`` / ``<task_id>.warnings.<ext>`` and ``<task_id>.report.json``
+        (``<task_id>.map_index=<n>.*`` for a mapped sensor); None: nothing is stored.
     :param object_type: ``leads`` (the default for plain batch ids), ``custom_objects`` or
         ``program_members``. Not needed with an import task's output; if given, it (and ``api_name``,
         ``program_id``) must name the output's target, else the sensor fails before any call.
@@ -149,6 +154,10 @@ class BulkImportSensor(BaseSensorOperator):
     # -- waiting --------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        with failing_without_retry():
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> Any:
         batch_ids = self.arguments.batch_ids
         if not batch_ids:
             self.log.warning("No batch ids to wait for.")
@@ -196,16 +205,17 @@ class BulkImportSensor(BaseSensorOperator):
         """Resume after the trigger: check the event, then finish the jobs."""
         status, message, statuses = read_event(event, self.arguments.batch_ids)
         if status == "error":
-            raise AirflowException(f"Waiting for Marketo bulk imports failed: {message}")
+            raise error_of_event(event, f"Waiting for Marketo bulk imports failed: {message}")
         if status == "timeout":
             raise AirflowSensorTimeout(f"Marketo bulk imports not finished in time: {message}")
         return self._finish(context, statuses)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Airflow's resume, except that ``soft_fail`` skips only on a timeout."""
-        return self._skip_only_on_timeout(
-            lambda: super(BulkImportSensor, self).resume_execution(next_method, next_kwargs, context)
-        )
+        with failing_without_retry():
+            return self._skip_only_on_timeout(
+                lambda: super(BulkImportSensor, self).resume_execution(next_method, next_kwargs, context)
+            )
 
     def _skip_only_on_timeout(self, run: Callable[[], T]) -> T:
         """Run ``run``; undo the skip Airflow's sensor makes of any failure under ``soft_fail``.
@@ -232,6 +242,7 @@ class BulkImportSensor(BaseSensorOperator):
             statuses,
             checks=self.checks,
             ti=context["ti"],
+            names=ResultNames.of(context["ti"]),
             results_dir=arguments.results_dir,
             rows_sent=arguments.rows_sent,
         )

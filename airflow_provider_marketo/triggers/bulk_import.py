@@ -2,7 +2,8 @@
 
 The trigger only reads job statuses: it creates nothing and downloads nothing, so it is safe to run
 twice (after a triggerer restart, for instance). It yields exactly one event with the payload
-``{"status": "success" | "failed" | "error" | "timeout", "message": str, "batches": [...]}``.
+``{"status": "success" | "failed" | "error" | "timeout", "message": str, "batches": [...]}``; an
+``error`` event from a Marketo error also holds its ``code`` (:func:`error_of_event` on the worker).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from airflow_provider_marketo.exceptions import (
     MarketoError,
     MarketoRetryableError,
 )
+from airflow_provider_marketo.hooks._errors import error_for_code
 from airflow_provider_marketo.hooks.marketo import AsyncMarketoHook
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 
@@ -79,6 +81,16 @@ def poll_statuses(
         except MarketoError as err:
             raise AirflowException(describe_error(batch_id, err, target)) from err
     return None
+
+
+def error_of_event(event: Any, text: str) -> AirflowException:
+    """The exception for an ``error`` event on the worker: of the class of the Marketo error the
+    trigger met (its ``code``), so that the daily quota and errors no retry can change are handled as
+    on the worker (:func:`~airflow_provider_marketo.exceptions.without_retry`)."""
+    code = event.get("code") if isinstance(event, dict) else None
+    if not isinstance(code, str) or not code:
+        return AirflowException(text)
+    return type(error_for_code(code, "", conn_id="", status_call=True))(text)
 
 
 def read_event(event: Any, batch_ids: Sequence[int]) -> tuple[EventStatus, str, list[ImportStatus]]:
@@ -191,7 +203,12 @@ class BulkImportTrigger(BaseTrigger):
                 elif isinstance(result, Exception):
                     if not isinstance(result, MarketoError):
                         self.log.error("Unexpected error polling batch %s", batch_id, exc_info=result)
-                    return self._payload("error", describe_error(batch_id, result, self.bulk_target), known)
+                    payload = self._payload(
+                        "error", describe_error(batch_id, result, self.bulk_target), known
+                    )
+                    if isinstance(result, MarketoError) and result.code:
+                        payload["code"] = result.code  # the worker raises the same class
+                    return payload
                 else:
                     raise result
             if transient:

@@ -25,6 +25,7 @@ from airflow_provider_marketo.results.files import (
     scan_result_file,
 )
 from airflow_provider_marketo.results.merged import align, restore_missing_lookup, write_merged
+from airflow_provider_marketo.results.names import ResultNames
 
 NO_EMAIL = "Value for lookup field 'email' not found"
 
@@ -59,8 +60,10 @@ def test_merged_file_matches_columns_by_name(tmp_path: Path) -> None:
         ["email,firstName,Import Failure Reason", 'a@x.com,"Ann, A",Bad', "b@x.com,Bob,Other"],
     )
     second = result_file(tmp_path, 12, ["email,leadScore,Import Failure Reason", "c@x.com,abc,Bad score"])
-    path = write_merged([first, second], ObjectStoragePath(tmp_path.as_uri()) / "out", "failures")
-    assert path == f"{tmp_path.as_uri()}/out/failures.csv"
+    path = write_merged(
+        [first, second], ObjectStoragePath(tmp_path.as_uri()) / "out", "failures", ResultNames("load", 2)
+    )
+    assert path == f"{tmp_path.as_uri()}/out/load.map_index=2.failures.csv"
     assert merged_rows(path) == [
         ["batch_id", "email", "firstName", "leadScore", "Import Failure Reason"],
         ["11", "a@x.com", "Ann, A", "", "Bad"],
@@ -73,10 +76,10 @@ def test_merged_file_keeps_the_first_batch_delimiter(tmp_path: Path) -> None:
     warned = result_file(
         tmp_path, 5, ["email\tfirstName\tImport Warning Reason", "x\tX\tInvalid email address"], "warnings"
     )
-    path = write_merged([warned], ObjectStoragePath(tmp_path.as_uri()), "warnings")
-    assert path is not None and path.endswith("/warnings.tsv")
+    path = write_merged([warned], ObjectStoragePath(tmp_path.as_uri()), "warnings", ResultNames("load"))
+    assert path is not None and path.endswith("/load.warnings.tsv")
     assert merged_rows(path, "\t")[1] == ["5", "x", "X", "Invalid email address"]
-    assert write_merged([], ObjectStoragePath(tmp_path.as_uri()), "warnings") is None
+    assert write_merged([], ObjectStoragePath(tmp_path.as_uri()), "warnings", ResultNames("load")) is None
 
 
 def test_row_without_its_empty_lookup_column_is_realigned(tmp_path: Path) -> None:
@@ -86,7 +89,7 @@ def test_row_without_its_empty_lookup_column_is_realigned(tmp_path: Path) -> Non
         7,
         ["Email,firstName,leadScore,Import Failure Reason", f"Ann,5,{NO_EMAIL}", "a@x.com,B,x,Bad"],
     )
-    path = write_merged([failed], ObjectStoragePath(tmp_path.as_uri()), "failures")
+    path = write_merged([failed], ObjectStoragePath(tmp_path.as_uri()), "failures", ResultNames("load"))
     assert path is not None
     assert merged_rows(path)[1:] == [["7", "", "Ann", "5", NO_EMAIL], ["7", "a@x.com", "B", "x", "Bad"]]
 
@@ -134,14 +137,17 @@ def test_merging_streams_rows(tmp_path: Path) -> None:
         with local.open("rb") as data:
             scan = scan_result_file(data, "Import Failure Reason")
         path = write_merged(
-            [ResultFile(9, "failures", local, scan)], ObjectStoragePath(tmp_path.as_uri()), "failures"
+            [ResultFile(9, "failures", local, scan)],
+            ObjectStoragePath(tmp_path.as_uri()),
+            "failures",
+            ResultNames("load"),
         )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert sum(scan.reasons.values()) == 60_000
     assert path is not None
-    assert (tmp_path / "failures.csv").stat().st_size > size
+    assert (tmp_path / "load.failures.csv").stat().st_size > size
     assert peak < size / 10, (peak, size)
 
 

@@ -36,9 +36,11 @@ WARNING_REASONS = {"Invalid email address": 2}
 
 
 class FakeTI:
-    """Records XCom pushes."""
+    """The sensor's task instance: its ids; records XCom pushes."""
 
     def __init__(self) -> None:
+        self.task_id = "wait_for_import"
+        self.map_index = -1
         self.xcom: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -348,15 +350,16 @@ def test_stores_failures_and_warnings_to_file_url(
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [
         f"{mixed}_failures.csv",
         f"{mixed}_warnings.csv",
-        "failures.csv",
-        "report.json",
-        "warnings.csv",
+        "wait_for_import.failures.csv",
+        "wait_for_import.report.json",
+        "wait_for_import.warnings.csv",
     ]
-    assert summary["failures_path"] == f"file://{tmp_path}/results/failures.csv"
-    assert summary["warnings_path"] == f"file://{tmp_path}/results/warnings.csv"
-    assert summary["report_path"] == f"file://{tmp_path}/results/report.json"
+    assert summary["failures_path"] == f"file://{tmp_path}/results/wait_for_import.failures.csv"
+    assert summary["warnings_path"] == f"file://{tmp_path}/results/wait_for_import.warnings.csv"
+    assert summary["report_path"] == f"file://{tmp_path}/results/wait_for_import.report.json"
+    assert (summary["task_id"], summary["map_index"]) == ("wait_for_import", -1)
     assert (summary["failure_reasons"], summary["warning_reasons"]) == (FAILURE_REASONS, WARNING_REASONS)
-    assert json.loads((tmp_path / "results" / "report.json").read_text()) == summary
+    assert json.loads((tmp_path / "results" / "wait_for_import.report.json").read_text()) == summary
     header, rows = stored_rows(summary["failures_path"])
     assert header == ["batch_id", "email", "firstName", "leadScore", "Import Failure Reason"]
     assert sorted(rows) == sorted(
@@ -384,7 +387,7 @@ def test_merged_report_holds_every_row_of_every_batch(
     ]
     assert sorted(rows) == sorted(expected)
     assert len(rows) == summary["rows_failed"]
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "wait_for_import.report.json").read_text())
     assert report["failure_reasons"] == {
         "Invalid data type in field Lead Score": 2,
         "Value for lookup field 'email' not found": 2,
@@ -503,7 +506,7 @@ def test_nothing_imported_fails_after_storing(
     _, rows = stored_rows(summary["failures_path"])
     assert len(rows) == 3
     assert (tmp_path / f"{empty}_failures.csv").exists()
-    assert json.loads((tmp_path / "report.json").read_text())["status"] == "failed"
+    assert json.loads((tmp_path / "wait_for_import.report.json").read_text())["status"] == "failed"
 
 
 def test_nothing_imported_can_be_accepted(marketo_simulator: Any, marketo_conn_id: str, context: Any) -> None:
@@ -532,7 +535,7 @@ def test_rows_that_do_not_add_up_fail_naming_the_batches(
     assert (summary["rows_sent"], summary["rows_accounted"]) == (12, False)
     assert [b["rows_accounted"] for b in summary["batches"]] == [True, False]
     assert (tmp_path / f"{mixed}_failures.csv").exists()
-    assert (tmp_path / "report.json").exists()
+    assert (tmp_path / "wait_for_import.report.json").exists()
 
 
 def test_thresholds_not_crossed_succeed(marketo_simulator: Any, marketo_conn_id: str, context: Any) -> None:
@@ -738,12 +741,12 @@ def test_stores_files_to_s3(
     assert sorted(rows) == sorted(sim_rows(marketo_simulator, batch_id, "failures"))
     _, rows = stored_rows(f"s3://aws_test@{s3_bucket}/marketo/run-1/{batch_id}_warnings.csv")
     assert sorted(rows) == sorted(sim_rows(marketo_simulator, batch_id, "warnings"))
-    assert summary["failures_path"] == f"{results}failures.csv"
+    assert summary["failures_path"] == f"{results}wait_for_import.failures.csv"
     _, merged = stored_rows(summary["failures_path"])
     assert sorted(merged) == sorted(
         [str(batch_id), *row] for row in sim_rows(marketo_simulator, batch_id, "failures")
     )
-    assert json.loads(ObjectStoragePath(f"{results}report.json").read_text()) == summary
+    assert json.loads(ObjectStoragePath(f"{results}wait_for_import.report.json").read_text()) == summary
 
 
 def test_transient_count_without_a_state_store_says_so(caplog: pytest.LogCaptureFixture) -> None:
