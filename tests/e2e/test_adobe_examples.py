@@ -155,8 +155,9 @@ def test_a_file_whose_every_row_fails_ends_the_run_failed(
     result = run_dag(example_env, "adobe_nothing_imported", tmp_path)
     assert result["state"] == "failed"
     assert result["tasks"] == {"import_leads": "success", "wait_leads": "failed", "import_and_wait": "failed"}
-    for task_id in ("wait_leads", "import_and_wait"):
-        summary = result["xcoms"][task_id]["return_value"]
+    output = result["xcoms"]["import_and_wait"]["return_value"]  # ImportOutput, the summary its result
+    assert output["rows_sent"] == 3 and output["target"]["kind"] == "leads"
+    for summary in (result["xcoms"]["wait_leads"]["return_value"], output["result"]):
         assert (summary["status"], summary["rows_processed"], summary["rows_failed"]) == ("failed", 0, 3)
         assert "imported nothing: all 3 rows failed" in summary["message"]
         failures = Path(summary["failures_path"].removeprefix("file://")).read_text().splitlines()
