@@ -24,8 +24,10 @@ from airflow_provider_marketo.exceptions import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+from airflow_provider_marketo.operators._arguments import positive_int
 from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
 from airflow_provider_marketo.operators._lineage import import_lineage
+from airflow_provider_marketo.operators._mirror import MirrorOptions, has_data_rows, mirror_list
 from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
 from airflow_provider_marketo.operators._staging import (
     removed_unless_deferred,
@@ -133,6 +135,9 @@ class BaseBulkImportOperator(BaseOperator):
 
     #: Columns the header must hold.
     required_columns: tuple[str, ...] = ()
+    # -- list mirror (issue 25): set by the lead operators with list_membership="mirror" --
+    mirror: MirrorOptions | None = None
+    # -- end list mirror --
 
     def __init__(
         self,
@@ -160,9 +165,11 @@ class BaseBulkImportOperator(BaseOperator):
         fail_on_warnings: bool = False,
         fail_on_nothing_imported: bool = True,
         fail_on_unaccounted_rows: bool = True,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run_mode = dry_run  # BaseOperator.dry_run() is a method
         self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
         self.staging_path = staging_path
         self._resuming = False
@@ -299,6 +306,10 @@ class BaseBulkImportOperator(BaseOperator):
     def _execute(self, context: Context) -> list[int] | dict[str, Any]:
         source = self.resolve_source(context)
         config = self._config(source)
+        if self.dry_run_mode:  # list mirror (issue 25): what would change; nothing is sent
+            return self._mirror_step(context, {"dry_run": True}, source, config.file_format, None)
+        if self.mirror is not None and not has_data_rows(source, config.file_format):
+            return self._mirror_step(context, {"rows_sent": 0}, source, config.file_format, 0)  # the guard
         check = self._header_check(MarketoHook(self.marketo_conn_id), source)
         return self._run(context, Submission.begin(config, context, source, check))
 
@@ -326,6 +337,7 @@ class BaseBulkImportOperator(BaseOperator):
         done = submission.next_step()
         if not isinstance(done, Done):
             raise AirflowException(f"Cannot finish: the manifest has parts left to submit ({done}).")
+        self._submission = submission
         return self._finish(context, done, statuses_of_event(event, done.batch_ids))
 
     def _run(self, context: Context, submission: Submission) -> list[int] | dict[str, Any]:
@@ -383,7 +395,39 @@ class BaseBulkImportOperator(BaseOperator):
             rows_sent=done.rows_sent,
         )
         self._rows_written = int(summary["rows_processed"])
+        if self._submission is not None:
+            submission = self._submission
+            summary = self._mirror_step(
+                context, summary, submission.source, submission.plan.file_format, self._rows_written
+            )
         return summary
+
+    def _mirror_step(
+        self,
+        context: Context,
+        summary: dict[str, Any],
+        source: ObjectStoragePath,
+        file_format: str,
+        rows_imported: int | None,
+    ) -> dict[str, Any]:
+        """List mirror (issue 25, ``operators/_mirror.py``): once the jobs have finished, or in a dry run."""
+        if self.mirror is None:
+            return summary
+        return mirror_list(
+            MarketoHook(self.marketo_conn_id),
+            self.mirror,
+            list_id=positive_int(getattr(self, "list_id", None), "list_id"),
+            lookup_field=self.lookup_column or "email",
+            export=source,
+            file_format=file_format,
+            summary=summary,
+            rows_imported=rows_imported,
+            results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
+            dry_run=self.dry_run_mode,
+            max_busy_wait=self.max_queue_wait,
+            poll_interval=self.poll_interval,
+            log=self.log,
+        )
 
     def _create(self, submission: Submission, step: Submit) -> None:
         try:

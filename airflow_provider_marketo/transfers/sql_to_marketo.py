@@ -23,6 +23,7 @@ from airflow_provider_marketo._compat import AirflowException, AirflowSkipExcept
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
+from airflow_provider_marketo.operators._mirror import mirror_options
 from airflow_provider_marketo.operators._staging import staged_path
 from airflow_provider_marketo.operators._state import ParamValue
 from airflow_provider_marketo.operators.bulk_import import (
@@ -113,7 +114,8 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
     :param object_type: ``leads``, ``custom_objects`` (with ``api_name``) or ``program_members``
         (with ``program_id`` and ``program_member_status``).
     :param lookup_field: leads only: the dedupe field (default ``email``), as for
-        :class:`BulkLeadImportOperator`; so are ``list_id`` and ``partition_name``.
+        :class:`BulkLeadImportOperator`; so are ``list_id``, ``partition_name``, ``list_membership``
+        and ``max_list_removals`` (mirror a static list: ``docs/mirror.md``).
     :param format: the staged file's format, ``csv`` (default), ``tsv`` or ``ssv``.
     :param fetch_size: rows fetched from the cursor at a time.
     :param on_empty: when the query returns no row: ``skip`` (default) marks the task skipped,
@@ -155,9 +157,18 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
         fetch_size: int = DEFAULT_FETCH_SIZE,
         on_empty: str = "skip",
         staging_path: str | ObjectStoragePath | None = None,
+        list_membership: str = "add",
+        max_list_removals: int | float | None = 0.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(source="", format=format, staging_path=staging_path, **kwargs)
+        # list mirror (issue 25): list_id applies to object_type="leads" only (checked below)
+        self.mirror = mirror_options(
+            list_membership,
+            max_list_removals,
+            list_id=list_id,
+            wait_for_completion=self.wait_for_completion,
+        )
         if object_type not in _KINDS:
             raise ValueError(f"object_type must be one of {', '.join(_KINDS)}, got {object_type!r}.")
         given = {
