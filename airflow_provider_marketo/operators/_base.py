@@ -120,6 +120,8 @@ class BaseBulkImportOperator(BaseOperator):
     :param results_path, max_failed_rows, max_failed_ratio, fail_on_warnings,
         fail_on_nothing_imported, fail_on_unaccounted_rows: with ``wait_for_completion``, as on
         :class:`BulkImportSensor` (``results_path`` is templated).
+    :param dry_run: read and check the source, and with ``list_membership="mirror"`` report what the
+        mirror would add and remove; nothing is imported or removed (minimal, from the list mirror).
     """
 
     template_fields: Sequence[str] = (
