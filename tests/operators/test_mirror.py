@@ -9,6 +9,7 @@ Remove from List ``DELETE ...?id=..`` (at most 300 ids) with per-id ``removed`` 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -221,3 +222,29 @@ def test_an_expired_paging_token_reads_the_list_again(monkeypatch: pytest.Monkey
     members = _mirror.read_members(Hook(), 7, "email", log)  # type: ignore[arg-type]
     assert members.keys == {1: "a@x.com", 2: "b@x.com"} and len(reads) == 2
     assert members.calls == 4  # one page and the refused call, then two pages
+
+
+def test_sql_to_marketo_mirrors_the_query_result(
+    marketo_simulator: MarketoSimulator, marketo_conn_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(marketo_simulator, _emails(0, 6))
+    database = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_SQLITE_TEST", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE segment (id INTEGER PRIMARY KEY, email TEXT)")
+        db.executemany("INSERT INTO segment VALUES (?, ?)", [(i, f"M{i}@EXAMPLE.com") for i in range(2, 8)])
+    op = SqlToMarketoOperator(
+        task_id="segment",
+        sql="SELECT email FROM segment ORDER BY id",
+        sql_conn_id="sqlite_test",
+        marketo_conn_id=marketo_conn_id,
+        staging_path=str(tmp_path / "staging"),
+        list_id=LIST_ID,
+        list_membership="mirror",
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=0.05,
+    )
+    summary = op.execute(make_context(FakeTaskInstance(task_id="segment")))
+    assert (summary["list_removed"], summary["list_members_before"]) == (2, 8)
+    assert {email.lower() for email in _members(marketo_simulator)} == set(_emails(2, 8))
