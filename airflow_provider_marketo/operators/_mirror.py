@@ -93,7 +93,7 @@ def mirror_options(
 
 def _rows(path: ObjectStoragePath, file_format: str) -> Iterator[list[str]]:
     with path.open("rb") as raw:  # type: ignore[no-untyped-call]
-        text = io.TextIOWrapper(cast("io.BufferedReader", raw), encoding="utf-8", newline="")
+        text = io.TextIOWrapper(cast("io.BufferedReader", raw), encoding="utf-8-sig", newline="")
         yield from csv.reader(text, delimiter=FORMATS[file_format])
 
 
