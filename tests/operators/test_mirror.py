@@ -248,3 +248,14 @@ def test_sql_to_marketo_mirrors_the_query_result(
     summary = op.execute(make_context(FakeTaskInstance(task_id="segment")))
     assert (summary["list_removed"], summary["list_members_before"]) == (2, 8)
     assert {email.lower() for email in _members(marketo_simulator)} == set(_emails(2, 8))
+
+
+def test_export_keys_reads_the_whole_file_with_its_delimiter(tmp_path: Path) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    path = tmp_path / "e.tsv"
+    path.write_bytes('\ufeffFirstName\tEMAIL\na\t A@x.COM\nb\t\n\nc\t"a@x.com"\nd\tb@x.com\n'.encode())
+    keys, no_key = _mirror.export_keys(ObjectStoragePath(path.as_uri()), "tsv", "email")
+    assert (keys, no_key) == ({"a@x.com", "b@x.com"}, 1)
+    with pytest.raises(AirflowFailException, match="no column 'sfdcLeadId'"):
+        _mirror.export_keys(ObjectStoragePath(path.as_uri()), "tsv", "sfdcLeadId")
