@@ -114,8 +114,11 @@ class SqlToMarketoOperator(BaseBulkImportOperator):
     :param object_type: ``leads``, ``custom_objects`` (with ``api_name``) or ``program_members``
         (with ``program_id`` and ``program_member_status``).
     :param lookup_field: leads only: the dedupe field (default ``email``), as for
-        :class:`BulkLeadImportOperator`; so are ``list_id``, ``partition_name``, ``list_membership``
-        and ``max_list_removals`` (mirror a static list: ``docs/mirror.md``).
+        :class:`BulkLeadImportOperator`; so are ``list_id`` and ``partition_name``.
+    :param list_membership, max_list_removals: leads only, with ``list_id``: ``"mirror"`` makes the
+        static list hold exactly the query's leads once the jobs have finished (needs
+        ``wait_for_completion=True``), behind the ``max_list_removals`` guard, as for
+        :class:`BulkLeadImportOperator` (``docs/mirror.md``).
     :param format: the staged file's format, ``csv`` (default), ``tsv`` or ``ssv``.
     :param fetch_size: rows fetched from the cursor at a time.
     :param on_empty: when the query returns no row: ``skip`` (default) marks the task skipped,
