@@ -91,6 +91,10 @@ class MarketoRequestError(MarketoError):
     """A fatal error for this request or job (1003, 1006, 1008-1013, 609-613, ...)."""
 
 
+class MarketoPagingTokenError(MarketoRequestError):
+    """Marketo refused a ``nextPageToken`` (expired or unknown): read the result set again from the start."""
+
+
 class MarketoJobFailedError(MarketoError):
     """A bulk import job ended with status ``Failed``."""
 

@@ -34,6 +34,9 @@ MAX_PROCESSING_JOBS = 2
 MAX_QUEUED_JOBS = 10
 #: A batch id is valid this many days.
 BATCH_ID_DAYS = 7
+#: List membership calls (Adobe's "List Membership (Static Lists)"): at most this many lead ids per
+#: Add/Remove/Member-of call, and the largest (and default) ``batchSize`` of Get Leads by List ID.
+LIST_IDS_PER_CALL = 300
 
 
 # -- the connection's extras ----------------------------------------------------------------------

@@ -112,3 +112,27 @@ class ImportStatus:
             rows_with_warning=int(data["rows_with_warning"]),
             message=data.get("message"),
         )
+
+
+def list_leads_path(list_id: int) -> str:
+    """Path of Get Leads by List ID, Add to List and Remove from List (Adobe's "List Membership")."""
+    return f"/rest/v1/lists/{list_id}/leads.json"
+
+
+@dataclass(frozen=True)
+class ListMemberChange:
+    """What a list membership call did to one lead id: ``removed`` / ``added``, or ``skipped`` with
+    Marketo's reasons as ``(code, message)`` pairs (e.g. ``("1004", "Lead not found")``)."""
+
+    lead_id: int
+    status: str
+    reasons: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_result(cls, result: dict[str, Any]) -> ListMemberChange:
+        reasons = tuple(
+            (str(reason.get("code", "")), str(reason.get("message", "")))
+            for reason in result.get("reasons") or ()
+            if isinstance(reason, dict)
+        )
+        return cls(lead_id=int(result["id"]), status=str(result.get("status", "")), reasons=reasons)

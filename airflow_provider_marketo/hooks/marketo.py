@@ -10,7 +10,7 @@ errors and bounded retries (one policy for both hooks: ``_retry`` and ``TokenRen
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -30,6 +30,7 @@ from airflow_provider_marketo.exceptions import (
     MarketoBatchNotFoundError,
     MarketoConfigError,
     MarketoError,
+    MarketoPagingTokenError,
     MarketoRequestError,
     MarketoRetryableError,
     MarketoTokenError,
@@ -41,7 +42,8 @@ from airflow_provider_marketo.hooks._retry import aretrying, retrying
 from airflow_provider_marketo.hooks._settings import MarketoSettings
 from airflow_provider_marketo.hooks._streams import DownloadSink, UploadBody
 from airflow_provider_marketo.hooks._token import TokenRenewals, aget_token, get_token
-from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+from airflow_provider_marketo.limits import LIST_IDS_PER_CALL
+from airflow_provider_marketo.objects import BulkTarget, ImportStatus, ListMemberChange, list_leads_path
 
 __all__ = ["AsyncMarketoHook", "MarketoHook", "MarketoSettings"]
 
@@ -52,6 +54,9 @@ CHUNK_SIZE = 1024 * 1024
 CONTENT_TYPES = {"csv": "text/csv", "tsv": "text/tab-separated-values", "ssv": "text/plain"}
 DESCRIBE_LEADS_PATH = "/rest/v1/leads/describe2.json"
 DESCRIBE_PROGRAM_MEMBERS_PATH = "/rest/v1/programs/members/describe.json"
+#: The error code of a refused ``nextPageToken`` (expired or unknown). Adobe documents no expiry
+#: error for position-based paging tokens; the simulator answers 1003 (invalid value), like Marketo.
+PAGING_TOKEN_CODES = frozenset({"1003"})
 
 
 def _limiter(settings: MarketoSettings) -> InstanceLimiter:
@@ -64,6 +69,11 @@ def _status_from(target: BulkTarget, batch_id: int, result: list[dict[str, Any]]
     if not result:
         raise MarketoBatchNotFoundError(f"Marketo returned no status for batch {batch_id}.")
     return ImportStatus.from_result(target.kind, result[0])
+
+
+def _query(params: Sequence[tuple[str, str | int]]) -> Callable[[], dict[str, Any]]:
+    """Request arguments with a query string (never the access token: that goes in a header)."""
+    return lambda: {"params": list(params)}
 
 
 def _auth_header(token: str) -> dict[str, str]:
@@ -185,6 +195,68 @@ class MarketoHook(BaseHook):
             "Marketo %s file of batch %d: %s.", which, batch_id, f"{sink.written} bytes" if found else "none"
         )
         return found
+
+    def iter_list_members(
+        self, list_id: int, fields: Sequence[str] = ("id", "email"), *, batch_size: int = LIST_IDS_PER_CALL
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Get Leads by List ID: the static list's members, one page (at most ``batch_size``) at a time.
+
+        One call per page, each with ``nextPageToken`` of the one before. A refused paging token
+        (expired or unknown) raises :class:`MarketoPagingTokenError`: read the list again.
+        """
+        if not 1 <= batch_size <= LIST_IDS_PER_CALL:
+            raise MarketoConfigError(
+                f"batch_size must be between 1 and {LIST_IDS_PER_CALL}, got {batch_size}."
+            )
+        path = list_leads_path(list_id)
+        conn_id = self.settings.conn_id
+        base: list[tuple[str, str | int]] = [("fields", ",".join(fields)), ("batchSize", batch_size)]
+        page_token: str | None = None
+
+        def handle(response: requests.Response) -> tuple[list[dict[str, Any]], str | None]:
+            result = parse_response(response, conn_id=conn_id)
+            following = response.json().get("nextPageToken")
+            return result, str(following) if following else None
+
+        while True:
+            params = [*base, ("nextPageToken", page_token)] if page_token else base
+            try:
+                page, following = self._call("GET", path, handle, prepare=_query(params))
+            except MarketoRequestError as exc:
+                if page_token is None or exc.code not in PAGING_TOKEN_CODES:
+                    raise
+                raise MarketoPagingTokenError(
+                    f"Marketo refused the paging token of list {list_id} ({exc.marketo_message}).",
+                    code=exc.code,
+                    request_id=exc.request_id,
+                ) from None
+            yield page
+            if not following:
+                return
+            page_token = following
+
+    def remove_from_list(self, list_id: int, lead_ids: Sequence[int]) -> list[ListMemberChange]:
+        """Remove from List: ``DELETE`` with the ids in the query string (Adobe's form), at most 300.
+
+        Returns each id's status: ``removed``, or ``skipped`` with reasons (``1004`` Lead not found).
+        A list with an import in progress raises :class:`MarketoListBusyError` (1019), not retried here.
+        """
+        if not 1 <= len(lead_ids) <= LIST_IDS_PER_CALL:
+            raise MarketoConfigError(
+                f"Remove from List takes 1 to {LIST_IDS_PER_CALL} lead ids a call, got {len(lead_ids)}."
+            )
+        params = [("id", int(lead_id)) for lead_id in lead_ids]
+        result = self._call(
+            "DELETE", list_leads_path(list_id), self._envelope(), prepare=lambda: {"params": params}
+        )
+        changes = [ListMemberChange.from_result(item) for item in result if "id" in item]
+        self.log.info(
+            "Remove from list %d: %d ids sent, %d removed.",
+            list_id,
+            len(lead_ids),
+            sum(change.status == "removed" for change in changes),
+        )
+        return changes
 
     def describe_leads(self) -> dict[str, Any]:
         """Describe Lead2: the lead ``fields`` (REST API ``name`` each) and the ``searchableFields``."""

@@ -27,6 +27,7 @@ from airflow_provider_marketo.exceptions import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+from airflow_provider_marketo.operators._arguments import positive_int
 from airflow_provider_marketo.operators._completion import (
     DEFAULT_WAIT_TIMEOUT,
     statuses_of_event,
@@ -35,6 +36,7 @@ from airflow_provider_marketo.operators._completion import (
 )
 from airflow_provider_marketo.operators._kinds import ImportKind
 from airflow_provider_marketo.operators._lineage import import_lineage
+from airflow_provider_marketo.operators._mirror import MirrorOptions, has_data_rows, mirror_list
 from airflow_provider_marketo.operators._quota import errors_of_a_try
 from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
 from airflow_provider_marketo.operators._staging import (
@@ -138,6 +140,9 @@ class BaseImportOperator(BaseOperator):
     :param timeout: with ``wait_for_completion``, the longest wait for this task's jobs (seconds or
         timedelta; default 7 days), on the worker or deferred; ``execution_timeout`` shortens it.
         Past it the task fails naming the batches still unfinished.
+    :param dry_run: read and check the source and say what would change; nothing is imported,
+        and with ``list_membership="mirror"`` the report says what the mirror would add and remove
+        (nothing is removed). The output's ``result`` is a summary of no job, with ``dry_run`` true.
 
     Errors that no retry can change (a bad file or header, a header that does not match the
     target's fields, a connection or permission error, a list, program or object Marketo does not
@@ -155,6 +160,9 @@ class BaseImportOperator(BaseOperator):
     template_fields: Sequence[str] = ("marketo_conn_id", "manifest_path", "staging_path", "results_path")
     ui_color = "#5c4ee5"
     ui_fgcolor = "#ffffff"
+
+    #: Set by the lead operators with ``list_membership="mirror"`` (``operators/_mirror.py``).
+    mirror: MirrorOptions | None = None
 
     def __init__(
         self,
@@ -177,6 +185,7 @@ class BaseImportOperator(BaseOperator):
         fail_on_nothing_imported: bool = True,
         fail_on_unaccounted_rows: bool = True,
         timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -184,6 +193,7 @@ class BaseImportOperator(BaseOperator):
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}.")
+        self.dry_run_mode = dry_run  # BaseOperator.dry_run() is a method
         self.staging_path = staging_path
         #: True while a resume after a deferral runs (the source may then be reused, not staged again).
         self._resuming = False
@@ -320,8 +330,12 @@ class BaseImportOperator(BaseOperator):
     def _begin(self, context: Context) -> ImportOutput:
         """Start (or, after the quota's reset, start again) from the manifest, as a retry does."""
         source = self.resolve_source(context)
+        config = self._config(source)
+        if self.dry_run_mode or (self.mirror is not None and not has_data_rows(source, config.file_format)):
+            # Nothing is sent: a dry run, or an empty export whose mirror the guard decides.
+            return self._finish(context, Done([], {}, 0), [], (source, config.file_format))
         check = self._header_check(MarketoHook(self.marketo_conn_id), source)
-        return self._run(context, Submission.begin(self._config(source), context, source, check))
+        return self._run(context, Submission.begin(config, context, source, check))
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """The one entry point after a deferral (whatever its method; a trigger failure or timeout
@@ -409,9 +423,18 @@ class BaseImportOperator(BaseOperator):
         )
         return self._finish(context, done, statuses)
 
-    def _finish(self, context: Context, done: Done, statuses: list[ImportStatus]) -> ImportOutput:
+    def _finish(
+        self,
+        context: Context,
+        done: Done,
+        statuses: list[ImportStatus],
+        imported: tuple[ObjectStoragePath, str] | None = None,
+    ) -> ImportOutput:
         """Finish the jobs as the sensor does; the output holds the summary as ``result`` (also
-        when a check fails: then the output is pushed as the return value before the error)."""
+        when a check fails: then the output is pushed as the return value before the error).
+        ``imported``: the file imported and its format (default: the submission's)."""
+        if imported is None and self._submission is not None:
+            imported = (self._submission.source, self._submission.plan.file_format)
         try:
             summary = finish_batches(
                 MarketoHook(self.marketo_conn_id),
@@ -427,7 +450,34 @@ class BaseImportOperator(BaseOperator):
             context["ti"].xcom_push(key="return_value", value=self._output(done, err.summary))
             raise
         self._rows_written = int(summary["rows_processed"])
-        return self._output(done, summary)
+        return self._output(done, self._mirror_step(context, summary, imported))
+
+    def _mirror_step(
+        self,
+        context: Context,
+        summary: dict[str, Any],
+        imported: tuple[ObjectStoragePath, str] | None,
+    ) -> dict[str, Any]:
+        """List mirror (``operators/_mirror.py``): once the jobs have finished, or in a dry run."""
+        if self.mirror is None or imported is None:
+            return summary
+        source, file_format = imported
+        return mirror_list(
+            MarketoHook(self.marketo_conn_id),
+            self.mirror,
+            list_id=positive_int(getattr(self, "list_id", None), "list_id"),
+            lookup_field=self.lookup_column or "email",
+            export=source,
+            file_format=file_format,
+            summary=summary,
+            rows_imported=None if self.dry_run_mode else self._rows_written,
+            results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
+            report_name=ResultNames.of(context["ti"]).report,
+            dry_run=self.dry_run_mode,
+            max_busy_wait=self.max_queue_wait,
+            poll_interval=self.poll_interval,
+            log=self.log,
+        )
 
     def _create(self, submission: Submission, step: Submit) -> None:
         try:

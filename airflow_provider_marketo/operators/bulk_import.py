@@ -30,6 +30,7 @@ from airflow_provider_marketo.operators._base import (
     rows_sent_of,
 )
 from airflow_provider_marketo.operators._kinds import ImportKind
+from airflow_provider_marketo.operators._mirror import mirror_options
 
 __all__ = [
     "DEFAULT_PART_SIZE",
@@ -51,6 +52,12 @@ class BulkLeadImportOperator(BaseBulkImportOperator):
         header must hold it.
     :param list_id: also add the leads to this static list (jobs into one list run one at a time).
     :param partition_name: the lead partition to write into.
+    :param list_membership: ``"add"`` (default): the imported leads join ``list_id``. ``"mirror"``
+        (needs ``list_id`` and ``wait_for_completion=True``): once the jobs have finished, members of
+        the list whose lookup value is not in this export are removed from it (never deleted from
+        Marketo), so the list holds exactly the export's leads. See ``docs/mirror.md``.
+    :param max_list_removals: the mirror's guard: refuse, before removing anything, to remove more
+        than this count (int) or this fraction of the current members (float up to 1); None: no limit.
 
     See :class:`BaseBulkImportOperator` for the other parameters.
     """
@@ -69,12 +76,21 @@ class BulkLeadImportOperator(BaseBulkImportOperator):
         lookup_field: str | None = None,
         list_id: int | str | None = None,
         partition_name: str | None = None,
+        list_membership: str = "add",
+        max_list_removals: int | float | None = 0.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(source=source, **kwargs)
         self.lookup_field = lookup_field
         self.list_id = list_id
         self.partition_name = partition_name
+        # list mirror (issue 25)
+        self.mirror = mirror_options(
+            list_membership,
+            max_list_removals,
+            list_id=list_id,
+            wait_for_completion=self.wait_for_completion,
+        )
 
     def import_kind(self) -> ImportKind:
         return ImportKind.of("leads", self)

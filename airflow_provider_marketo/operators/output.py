@@ -111,6 +111,20 @@ class ImportSummary(TypedDict):
     #: it (``<task_id>[.map_index=<n>].report.json``, ...); ``map_index`` -1 when not mapped.
     task_id: str
     map_index: int
+    #: True for a dry run: nothing was sent (and, mirroring, nothing removed).
+    dry_run: NotRequired[bool]
+    #: With ``list_membership="mirror"`` (``docs/mirror.md``): the list, its members when it was
+    #: read, the rows this run's import put on it (a dry run: the export's keys not on it), the
+    #: members removed (a dry run: that would be), the removals Marketo skipped, the export rows
+    #: that are not members because Marketo failed them, and the API calls the mirror used.
+    list_id: NotRequired[int]
+    list_membership: NotRequired[str]
+    list_members_before: NotRequired[int]
+    list_added: NotRequired[int]
+    list_removed: NotRequired[int]
+    list_removal_skipped: NotRequired[int]
+    list_not_members: NotRequired[int]
+    list_calls: NotRequired[int]
 
 
 class ImportOutput(TypedDict):

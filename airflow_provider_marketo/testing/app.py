@@ -136,6 +136,32 @@ def _add_bulk_routes(api: FastAPI, state: SimulatorState) -> None:
     for which in FILE_KINDS:
         _add_file_routes(api, result_file, which)
     _add_describe_routes(api, state)
+    _add_list_routes(api, state)
+
+
+def _add_list_routes(api: FastAPI, state: SimulatorState) -> None:
+    """Get Leads by List ID and Remove from List (Adobe's "List Membership (Static Lists)")."""
+
+    @api.get("/rest/v1/lists/{listId}/leads.json")
+    def list_leads(request: Request, listId: int) -> Response:
+        try:
+            _admit(state, request)
+            page = state.list_page(listId, dict(request.query_params))
+        except ApiError as err:
+            return _error(request, err)
+        body = success_body(page["result"])
+        if "nextPageToken" in page:
+            body["nextPageToken"] = page["nextPageToken"]
+        return JSONResponse(body)
+
+    @api.delete("/rest/v1/lists/{listId}/leads.json")
+    def remove_leads(request: Request, listId: int) -> Response:
+        try:
+            _admit(state, request)
+            result = state.remove_from_list(listId, request.query_params.getlist("id"))
+        except ApiError as err:
+            return _error(request, err)
+        return JSONResponse(success_body(result))
 
 
 def _add_describe_routes(api: FastAPI, state: SimulatorState) -> None:
@@ -226,6 +252,19 @@ def _add_control_routes(api: FastAPI, state: SimulatorState) -> None:
     @api.get("/_sim/lists/{list_id}/members")
     def list_members(list_id: int) -> list[int]:
         return state.list_members(list_id)
+
+    async def add_members(request: Request) -> Response:
+        list_id = int(request.path_params["list_id"])
+        data = await body(request)
+        try:
+            added = state.add_list_members(
+                list_id, [int(i) for i in data.get("ids", [])], [str(e) for e in data.get("emails", [])]
+            )
+        except (ApiError, TypeError, ValueError) as err:
+            return JSONResponse({"ok": False, "error": str(err)}, status_code=400)
+        return JSONResponse({"ok": True, "ids": added})
+
+    api.add_api_route("/_sim/lists/{list_id}/members", add_members, methods=["POST"])
 
     @api.get("/_sim/programs/{program_id}/members")
     def program_members(program_id: int) -> list[dict[str, Any]]:

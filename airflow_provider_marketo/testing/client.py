@@ -92,6 +92,26 @@ class SimulatorClient:
             raise RuntimeError(f"The simulator refused an import: {payload.get('errors')}")
         return int(payload["result"][0]["batchId"])
 
+    def list_members(self, list_id: int) -> list[int]:
+        """The lead ids on a static list now (control API)."""
+        response = requests.get(f"{self.base_url}/_sim/lists/{list_id}/members", timeout=30)
+        response.raise_for_status()
+        return [int(lead_id) for lead_id in response.json()]
+
+    def add_list_members(
+        self, list_id: int, *, ids: list[int] | None = None, emails: list[str] | None = None
+    ) -> list[int]:
+        """Add existing leads (by id or email) to a static list by hand (control API); their ids."""
+        response = requests.post(
+            f"{self.base_url}/_sim/lists/{list_id}/members",
+            json={"ids": list(ids or []), "emails": list(emails or [])},
+            timeout=30,
+        )
+        payload = response.json()
+        if not payload.get("ok"):
+            raise ValueError(f"The simulator refused the list members: {payload.get('error')}")
+        return [int(lead_id) for lead_id in payload["ids"]]
+
     def api_calls(self) -> Counter[str]:
         """API calls served so far (identity calls excluded), by method and path template."""
         response = requests.get(f"{self.base_url}/_sim/counters", timeout=30)

@@ -94,6 +94,8 @@ class SimulatorConfig:
     daily_quota: int = limits.DAILY_QUOTA_CALLS
     max_body_bytes: int = limits.MAX_REQUEST_BYTES
     batch_ttl_days: int = limits.BATCH_ID_DAYS
+    #: Seconds a ``nextPageToken`` of Get Leads by List ID stays usable on the simulator clock.
+    paging_token_ttl: float = 3600.0
     lead_fields: dict[str, FieldType] = field(default_factory=_lead_fields)
     #: Display names used in failure reasons; other fields get one derived from the camelCase name.
     field_display_names: dict[str, str] = field(

@@ -167,6 +167,12 @@ class MarketoSimulator(SimulatorClient):
     def list_members(self, list_id: int) -> list[int]:
         return self.state.list_members(list_id)
 
+    def add_list_members(
+        self, list_id: int, *, ids: list[int] | None = None, emails: list[str] | None = None
+    ) -> list[int]:
+        """Add existing leads (by id or email) to a static list by hand; returns their ids."""
+        return self.state.add_list_members(list_id, list(ids or []), list(emails or []))
+
     def program_members(self, program_id: int) -> list[dict[str, Any]]:
         return self.state.program_members(program_id)
 

@@ -25,6 +25,7 @@ from airflow_provider_marketo.testing.envelope import ApiError
 from airflow_provider_marketo.testing.faults import Fault
 from airflow_provider_marketo.testing.imports import prepare_import
 from airflow_provider_marketo.testing.jobs import ImportQueue, Job
+from airflow_provider_marketo.testing.lists import ListMemberships
 from airflow_provider_marketo.testing.store import DataStore
 
 QUOTA_ZONE = ZoneInfo("America/Chicago")
@@ -53,6 +54,7 @@ class SimulatorState:
             self._offset = 0.0
             self.tokens: dict[str, Token] = {}
             self.store = DataStore(self.config)
+            self.lists = ListMemberships(self.store, self.config.paging_token_ttl)
             self.queue = ImportQueue(self.config, self.store, self.now())
             self.faults: list[Fault] = []
             self.fail_next: list[str] = []
@@ -239,6 +241,25 @@ class SimulatorState:
         ):
             raise ApiError("1013", f"Import batch {batch_id} not found")
         return job
+
+    # -- static lists ------------------------------------------------------------------------
+    def list_page(self, list_id: int, params: Mapping[str, str]) -> dict[str, Any]:
+        """Get Leads by List ID: ``{"result": [...], "nextPageToken": ...}`` (no token on the last page)."""
+        with self.lock:
+            result, following = self.lists.page(list_id, dict(params), self.now())
+            return {"result": result, **({"nextPageToken": following} if following else {})}
+
+    def remove_from_list(self, list_id: int, lead_ids: list[str]) -> list[dict[str, Any]]:
+        """Remove from List; 1019 while an import into the list is queued or importing."""
+        with self.lock:
+            if any(job.spec is not None and job.spec.list_id == list_id for job in self.queue.pending):
+                raise ApiError("1019", f"Import in progress into list {list_id}")
+            return self.lists.remove(list_id, lead_ids)
+
+    def add_list_members(self, list_id: int, ids: list[int], emails: list[str]) -> list[int]:
+        """Control API: leads added to a static list by hand (ids or emails of existing leads)."""
+        with self.lock:
+            return self.lists.add_by_hand(list_id, ids, emails)
 
     # -- describe ----------------------------------------------------------------------------
     def describe(self, what: str, api_name: str | None = None) -> dict[str, Any]:

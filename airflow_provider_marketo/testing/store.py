@@ -158,6 +158,11 @@ class DataStore:
             index.get(self._key(field, lead[field]), set()).discard(lead["id"])
         index.setdefault(self._key(field, value), set()).add(lead["id"])
 
+    def find_lead(self, field: str, value: Any) -> int | None:
+        """The id of the one lead whose ``field`` is ``value`` (emails in any case), else None."""
+        matches = self._find(field, value)
+        return next(iter(matches)) if len(matches) == 1 else None
+
     def _apply_custom_object(self, spec: ImportSpec, record: list[str]) -> RowOutcome:
         assert spec.api_name is not None
         schema = self.config.custom_objects[spec.api_name]

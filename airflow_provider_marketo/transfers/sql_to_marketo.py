@@ -25,6 +25,7 @@ from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import ObjectKind
 from airflow_provider_marketo.operators._base import BaseImportOperator
 from airflow_provider_marketo.operators._kinds import KIND_ARGUMENTS, ImportKind, check_kind_arguments
+from airflow_provider_marketo.operators._mirror import mirror_options
 from airflow_provider_marketo.operators._staging import staged_path
 from airflow_provider_marketo.utils.formats import check_format, validate_header
 from airflow_provider_marketo.utils.parts import PlanningWriter
@@ -98,6 +99,12 @@ class SqlToMarketoOperator(BaseImportOperator):
     :param api_name: custom objects only (required): the custom object's API name.
     :param program_id: program members only (required): the program's id.
     :param program_member_status: program members only (required): the status the members get.
+    :param list_membership: leads only, with ``list_id``: ``"add"`` (default) or ``"mirror"``: the
+        static list then holds exactly the query's leads once the jobs have finished (needs
+        ``wait_for_completion=True``), as for :class:`BulkLeadImportOperator`.
+    :param max_list_removals: with ``list_membership="mirror"``: the removal guard (a count, or a
+        fraction of the current members up to 1; ``None`` turns it off), as for
+        :class:`BulkLeadImportOperator`.
     :param format: the staged file's format, ``csv`` (default), ``tsv`` or ``ssv``.
     :param fetch_size: rows fetched from the cursor at a time.
     :param on_empty: when the query returns no row: ``skip`` (default) marks the task skipped,
@@ -142,6 +149,8 @@ class SqlToMarketoOperator(BaseImportOperator):
         fetch_size: int = DEFAULT_FETCH_SIZE,
         on_empty: str = "skip",
         staging_path: str | ObjectStoragePath | None = None,
+        list_membership: str = "add",
+        max_list_removals: int | float | None = 0.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(staging_path=staging_path, **kwargs)
@@ -155,6 +164,13 @@ class SqlToMarketoOperator(BaseImportOperator):
                 "program_id": program_id,
                 "program_member_status": program_member_status,
             },
+        )
+        # list mirror (issue 25): list_id applies to object_type="leads" only (checked above)
+        self.mirror = mirror_options(
+            list_membership,
+            max_list_removals,
+            list_id=list_id,
+            wait_for_completion=self.wait_for_completion,
         )
         if on_empty not in _ON_EMPTY:
             raise ValueError(f"on_empty must be 'skip' or 'fail', got {on_empty!r}.")
