@@ -87,8 +87,9 @@ class BaseBulkImportOperator(BaseOperator):
         UTF-8 (``"cp1252"``), ``null_values``: exact NULL markers (``["\\N"]``) written as empty fields.
         These parse fields with the ``csv`` module (slower than the byte-level copy used otherwise).
     :param staging_path: folder (templated) of the staged copy of an export that is a folder, a glob,
-        compressed or rewritten (default: the local temp directory; use shared storage with several
-        workers, else a resume on another worker reads the export again).
+        compressed or rewritten (default: the local temp directory; a resume or retry on another
+        worker stages the export again, once, and checks it against the manifest; shared storage
+        saves that read). See ``docs/state.md``.
     :param marketo_conn_id: the Marketo connection.
     :param max_active_jobs: at most this many of this task's jobs queued or importing at once
         (Marketo's queue holds 10 jobs for the whole instance).
@@ -101,7 +102,9 @@ class BaseBulkImportOperator(BaseOperator):
     :param manifest_path: where the import manifest goes (templated): an object storage folder, or a
         ``.json`` file name whose stem prefixes each manifest's name. Each task instance has its own
         manifest, named ``<dag_id>.<task_id>.<map_index>.<run_id>``. By default the manifest lives in
-        Airflow's task state store (Airflow 3.3+), else in ``<source dir>/.marketo/``.
+        Airflow's task state store (Airflow 3.3+), else in an Airflow Variable
+        ``marketo_import_manifest.<that name>`` that is deleted when the task instance succeeds;
+        nothing is written next to the source. See ``docs/state.md``.
     :param keep_completed_on_clear: when the task is cleared (a new try after the last one ended),
         keep the parts whose jobs are still known to Marketo and did not fail, and import only the
         others again. By default a cleared task imports every part again. A retry (Airflow's own,
@@ -166,6 +169,8 @@ class BaseBulkImportOperator(BaseOperator):
         self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
         self.staging_path = staging_path
         self._resuming = False
+        #: Resuming only to finish jobs already submitted (``complete_import``): the source is not read.
+        self._completing = False
         self._staged: ObjectStoragePath | None = None
         self._staged_format: str | None = None
         self._shards: tuple[tuple[str, int, str], ...] | None = None
@@ -233,6 +238,7 @@ class BaseBulkImportOperator(BaseOperator):
             options,
             staged_file=lambda: self.staged_file(context),
             resuming=self._resuming,
+            completing=self._completing,
             max_part_bytes=self.part_size,
             lookup_field=self.lookup_column,
             required=self.required_columns,
@@ -288,13 +294,26 @@ class BaseBulkImportOperator(BaseOperator):
     def execute(self, context: Context) -> list[int] | dict[str, Any]:
         self._resuming, self._staged = False, None
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
-            return self._execute(context)
+            result = self._execute(context)
+        self._release_manifest()
+        return result
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Every resume after a deferral (whatever its method, a trigger failure or timeout too)."""
         self._resuming, self._staged = True, None
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
-            return super().resume_execution(next_method, next_kwargs, context)
+            result = super().resume_execution(next_method, next_kwargs, context)
+        self._release_manifest()
+        return result
+
+    def _release_manifest(self) -> None:
+        """The task instance succeeds: drop its manifest where nothing else would (an Airflow Variable)."""
+        if self._submission is None:
+            return
+        try:
+            self._submission.manifest.release()
+        except Exception as err:  # the import succeeded; a leftover manifest harms nothing
+            self.log.warning("Could not delete the import manifest in %s: %s", self._submission.manifest, err)
 
     def _execute(self, context: Context) -> list[int] | dict[str, Any]:
         source = self.resolve_source(context)
@@ -321,8 +340,10 @@ class BaseBulkImportOperator(BaseOperator):
     def complete_import(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any]:
         """Resume after waiting for this task's jobs (``wait_for_completion``): check the event
         against the batch ids in the manifest, then finish the jobs."""
+        self._completing = True
         source = self.resolve_source(context)
         submission = Submission.resume(self._config(source), context, source, event)
+        self._submission = submission
         done = submission.next_step()
         if not isinstance(done, Done):
             raise AirflowException(f"Cannot finish: the manifest has parts left to submit ({done}).")
