@@ -224,6 +224,8 @@ class FakeSupervisor:
         if type(msg).__name__ == "DeleteVariable":
             self.variables.pop(msg.key, None)
             return None
+        if type(msg).__name__ == "GetConnection":  # Airflow 3.1 asks its supervisor when one is set
+            return _connection_from_env(msg.conn_id)
         raise AssertionError(f"unexpected message {msg!r}")
 
     def install(self, monkeypatch: pytest.MonkeyPatch, *, minor_3_3: bool = False) -> FakeSupervisor:
@@ -235,3 +237,24 @@ class FakeSupervisor:
         monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", self, raising=False)
         monkeypatch.setattr(_compat, "AIRFLOW_V_3_3_PLUS", minor_3_3)
         return self
+
+
+def _connection_from_env(conn_id: str) -> Any:
+    """The ``AIRFLOW_CONN_<ID>`` JSON connection as the supervisor's ``ConnectionResult``."""
+    import os
+
+    from airflow.sdk.execution_time.comms import ConnectionResult, ErrorResponse
+    from airflow.sdk.exceptions import ErrorType
+
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if raw is None:
+        return ErrorResponse(error=ErrorType.CONNECTION_NOT_FOUND, detail={"conn_id": conn_id})
+    fields = json.loads(raw)
+    extra = fields.get("extra")
+    return ConnectionResult.model_validate(
+        {
+            **{k: v for k, v in fields.items() if k != "extra"},
+            "conn_id": conn_id,
+            "extra": json.dumps(extra) if isinstance(extra, dict) else extra,
+        }
+    )
