@@ -202,14 +202,19 @@ class FakeSupervisor:
         self.sent: list[str] = []
         #: An ``ErrorResponse`` (or exception) answered to every call from now on, when set.
         self.failing: Any = None
+        #: Message types (``"DeleteVariable"``, ...) answered with ``failing`` only, when not empty.
+        self.failing_only: set[str] = set()
 
     def send(self, msg: Any) -> Any:
         from airflow.sdk.execution_time.comms import ErrorResponse, VariableResult
 
         self.sent.append(type(msg).__name__)
-        if isinstance(self.failing, BaseException):
+        fails = self.failing is not None and (
+            not self.failing_only or type(msg).__name__ in self.failing_only
+        )
+        if fails and isinstance(self.failing, BaseException):
             raise self.failing
-        if self.failing is not None:
+        if fails:
             return self.failing
         if type(msg).__name__ == "GetVariable":
             if msg.key not in self.variables:
@@ -243,8 +248,8 @@ def _connection_from_env(conn_id: str) -> Any:
     """The ``AIRFLOW_CONN_<ID>`` JSON connection as the supervisor's ``ConnectionResult``."""
     import os
 
-    from airflow.sdk.execution_time.comms import ConnectionResult, ErrorResponse
     from airflow.sdk.exceptions import ErrorType
+    from airflow.sdk.execution_time.comms import ConnectionResult, ErrorResponse
 
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if raw is None:
