@@ -7,8 +7,11 @@ The package imports these names from here, never from where one minor keeps them
   and those are the classes its task runner catches.
 - ``amask_secret`` (``airflow.sdk.log``, 3.3+): before 3.3 the sync ``mask_secret`` runs through
   ``sync_to_async``, so its round trip to the supervisor does not block the event loop.
-- The task state store (``context["task_state_store"]``, 3.3+): :func:`task_state_store` returns
-  ``None`` before 3.3 and logs that the retry manifest falls back to object storage.
+- The task state store (``context["task_state_store"]``, 3.3+). Before 3.3 :func:`task_state_store`
+  returns a :class:`VariableTaskStore`: the same JSON key/value calls, kept in Airflow Variables
+  through the task's supervisor (the Execution API, so the metadata database every worker shares);
+  ``None`` only outside Airflow's task runner (no supervisor), where the manifest falls back to a
+  file (see ``docs/state.md``).
 - The connection form: 3.2+ reads it from the provider info (``ui-field-behaviour``,
   ``conn-fields``) and then never calls the hook's methods; 3.1 only calls the hook's
   ``get_ui_field_behaviour`` / ``get_connection_form_widgets``, which return
@@ -25,7 +28,11 @@ The package imports these names from here, never from where one minor keeps them
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
+import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -75,16 +82,105 @@ else:
     amask_secret = _amask_secret_in_thread
 
 
+#: Longest key of an Airflow Variable (the ``variable.key`` column, ``ID_LEN``).
+VARIABLE_KEY_LIMIT = 250
+#: Documents longer than this (compact JSON) are stored zlib-compressed (base64) in the Variable.
+VARIABLE_COMPRESS_ABOVE = 64 * 1024
+_COMPRESSED = "marketo_zlib_b64"
+
+
+def _supervisor_comms() -> Any:
+    """The running task's channel to its supervisor, or None outside Airflow's task runner."""
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None)
+
+
+def _not_found(error: Any) -> bool:
+    """Whether a supervisor's ``ErrorResponse`` says the Variable does not exist."""
+    return getattr(getattr(error, "error", None), "name", None) == "VARIABLE_NOT_FOUND"
+
+
+class VariableTaskStore:
+    """A task state store kept in Airflow Variables, for Airflow 3.1/3.2 (no task state store).
+
+    The calls go through the task's supervisor to the Execution API (``GetVariable`` /
+    ``PutVariable`` / ``DeleteVariable``), so the value is in the metadata database that every
+    worker reads, whatever machine runs the next try or resume. Secrets backends are not asked (they
+    cannot hold it) and a failed write raises (``Variable.set`` would only log it). Values are JSON;
+    one over :data:`VARIABLE_COMPRESS_ABOVE` bytes is stored compressed. Airflow never deletes a
+    Variable: the caller deletes its key once the task instance succeeded (:attr:`delete_on_success`).
+    """
+
+    delete_on_success = True
+
+    def __init__(self, comms: Any) -> None:
+        self._comms = comms
+
+    @staticmethod
+    def variable_key(key: str) -> str:
+        """``key``, or its first characters and a digest of it when longer than a Variable key may be."""
+        if len(key) <= VARIABLE_KEY_LIMIT:
+            return key
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return f"{key[: VARIABLE_KEY_LIMIT - len(digest) - 1]}.{digest}"
+
+    def describe(self, key: str) -> str:
+        return f"the Airflow Variable {self.variable_key(key)!r}"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        from airflow.sdk.execution_time.comms import ErrorResponse, GetVariable, VariableResult
+
+        try:
+            answer = self._comms.send(GetVariable(key=self.variable_key(key)))
+        except Exception as err:  # an error frame: AirflowRuntimeError carrying an ErrorResponse
+            if _not_found(getattr(err, "error", None)):
+                return default
+            raise
+        if isinstance(answer, ErrorResponse):
+            if _not_found(answer):
+                return default
+            raise RuntimeError(f"{answer.error.name}: {answer.detail}")
+        if not isinstance(answer, VariableResult):
+            raise RuntimeError(f"unexpected answer {type(answer).__name__}")
+        if answer.value is None:
+            return default
+        value = json.loads(answer.value)
+        if isinstance(value, dict) and set(value) == {_COMPRESSED}:
+            value = json.loads(zlib.decompress(base64.b64decode(value[_COMPRESSED])))
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        from airflow.sdk.execution_time.comms import PutVariable
+
+        text = json.dumps(value, separators=(",", ":"))
+        if len(text) > VARIABLE_COMPRESS_ABOVE:
+            packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
+            text = json.dumps({_COMPRESSED: packed})
+        description = "airflow-provider-marketo task state; deleted when its task instance succeeds"
+        self._comms.send(PutVariable(key=self.variable_key(key), value=text, description=description))
+
+    def delete(self, key: str) -> None:
+        from airflow.sdk.execution_time.comms import DeleteVariable
+
+        self._comms.send(DeleteVariable(key=self.variable_key(key)))
+
+
 def task_state_store(context: Mapping[str, object]) -> object | None:
-    """The task's state store, or ``None`` where the runtime has none (logged before Airflow 3.3)."""
+    """Task-instance data every worker shares: the task state store (3.3+), Airflow Variables before
+    3.3 (:class:`VariableTaskStore`); ``None`` outside Airflow's task runner (logged)."""
     store = context.get("task_state_store")
-    if store is None and not AIRFLOW_V_3_3_PLUS:
-        log.info(
-            "Airflow %s has no task state store (new in Airflow 3.3): "
-            "the retry manifest is kept in object storage instead.",
-            AIRFLOW_VERSION_STRING,
-        )
-    return store
+    if store is not None or AIRFLOW_V_3_3_PLUS:
+        return store
+    comms = _supervisor_comms()
+    if comms is not None:
+        return VariableTaskStore(comms)
+    log.info(
+        "Airflow %s has no task state store and this task runs outside Airflow's task runner "
+        "(no supervisor for Variables): the retry manifest is kept in object storage instead.",
+        AIRFLOW_VERSION_STRING,
+    )
+    return None
 
 
 def storage_conn_id(path: ObjectStoragePath) -> str | None:
@@ -183,6 +279,7 @@ __all__ = [
     "TaskDeferralError",
     "TaskDeferralTimeout",
     "TaskDeferred",
+    "VariableTaskStore",
     "amask_secret",
     "conf",
     "dag_bag",

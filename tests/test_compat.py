@@ -21,11 +21,16 @@ def test_task_state_store_is_returned_when_the_runtime_has_one(caplog: pytest.Lo
 def test_missing_task_state_store_before_3_3_says_the_manifest_falls_back(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Outside Airflow's task runner (no supervisor for Variables): the manifest falls back to a file."""
+    from airflow.sdk.execution_time import task_runner
+
     monkeypatch.setattr(_compat, "AIRFLOW_V_3_3_PLUS", False)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", None, raising=False)
     with caplog.at_level(logging.INFO, logger=_compat.__name__):
         assert _compat.task_state_store({}) is None
     (record,) = caplog.records
-    assert "no task state store (new in Airflow 3.3)" in record.getMessage()
+    assert "no task state store" in record.getMessage()
+    assert "outside Airflow's task runner" in record.getMessage()
     assert "object storage" in record.getMessage()
 
 

@@ -110,12 +110,15 @@ class BaseImportOperator(BaseOperator):
         or "list busy" (1019) for one part for this long.
     :param part_size: largest part in bytes (header included); default 10 MB less 64 KiB.
     :param staging_path: folder (templated) of the staged copy of what is imported when it is not a
-        plain file (default: the local temp directory; use shared storage with several workers, else
-        a resume on another worker stages it again).
+        plain file (default: the local temp directory; a resume or retry on another worker stages the
+        export again, once, and checks it against the manifest; shared storage saves that read). See
+        ``docs/state.md``.
     :param manifest_path: where the import manifest goes (templated): an object storage folder, or a
         ``.json`` file name whose stem prefixes each manifest's name. Each task instance has its own
         manifest, named ``<dag_id>.<task_id>.<map_index>.<run_id>``. By default the manifest lives in
-        Airflow's task state store (Airflow 3.3+), else in ``<source dir>/.marketo/``.
+        Airflow's task state store (Airflow 3.3+), else in an Airflow Variable
+        ``marketo_import_manifest.<that name>`` that is deleted when the task instance succeeds;
+        nothing is written next to the source. See ``docs/state.md``.
     :param keep_completed_on_clear: when the task is cleared (a new try after the last one ended),
         keep the parts whose jobs are still known to Marketo and did not fail, and import only the
         others again. By default a cleared task imports every part again. A retry (Airflow's own,
@@ -197,6 +200,8 @@ class BaseImportOperator(BaseOperator):
         self.staging_path = staging_path
         #: True while a resume after a deferral runs (the source may then be reused, not staged again).
         self._resuming = False
+        #: Resuming only to finish jobs already submitted (``complete_import``): the source is not read.
+        self._completing = False
         self._staged: ObjectStoragePath | None = None
         #: The files a staged source was made from (``(url, size, version)``), for the manifest.
         self._shards: tuple[tuple[str, int, str], ...] | None = None
@@ -320,12 +325,23 @@ class BaseImportOperator(BaseOperator):
     # Running.
 
     def execute(self, context: Context) -> ImportOutput:
-        self._resuming, self._staged, self._planned = False, None, None
+        self._resuming, self._completing, self._staged, self._planned = False, False, None, None
         with (
             removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log),
             errors_of_a_try(deferrable=self.deferrable, defer=self.defer, log=self.log),
         ):
-            return self._begin(context)
+            output = self._begin(context)
+        self._release_manifest()
+        return output
+
+    def _release_manifest(self) -> None:
+        """The task instance succeeds: drop its manifest where nothing else would (an Airflow Variable)."""
+        if self._submission is None:
+            return
+        try:
+            self._submission.manifest.release()
+        except Exception as err:  # the import succeeded; a leftover manifest harms nothing
+            self.log.warning("Could not delete the import manifest in %s: %s", self._submission.manifest, err)
 
     def _begin(self, context: Context) -> ImportOutput:
         """Start (or, after the quota's reset, start again) from the manifest, as a retry does."""
@@ -340,22 +356,28 @@ class BaseImportOperator(BaseOperator):
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """The one entry point after a deferral (whatever its method; a trigger failure or timeout
         too): Airflow's checks, then :meth:`resume_import` (or :meth:`resume_after_quota`)."""
-        self._resuming, self._staged, self._planned = True, None, None
+        self._resuming, self._completing, self._staged, self._planned = True, False, None, None
         with (
             removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log),
             errors_of_a_try(deferrable=self.deferrable, defer=self.defer, log=self.log),
         ):
-            return super().resume_execution(next_method, next_kwargs, context)
+            output = super().resume_execution(next_method, next_kwargs, context)
+        self._release_manifest()
+        return output
 
     def resume_after_quota(self, context: Context, event: Any = None, **_: Any) -> ImportOutput:
         """Start again once Marketo's daily quota has reset: from the manifest, as a retry does (the
         parts already accepted are skipped, a staged copy is reused)."""
         return self._begin(context)
 
-    def resume_import(self, context: Context, event: Any = None, **_: Any) -> ImportOutput:
+    def resume_import(
+        self, context: Context, event: Any = None, completing: bool = False, **_: Any
+    ) -> ImportOutput:
         """Continue from the manifest (the defer kwargs are not relied on) after either wait: for queue
         room (parts are left: submit them) or, with ``wait_for_completion``, for the jobs (every part
-        is accepted: ``event`` holds their statuses)."""
+        is accepted: ``event`` holds their statuses). ``completing`` (the job wait's defer kwargs): the
+        source need not be read or staged again to finish (unless the list mirror reads it)."""
+        self._completing = completing and self.mirror is None
         source = self.resolve_source(context)
         return self._run(context, Submission.resume(self._config(source), context, source, event), event)
 
@@ -409,7 +431,9 @@ class BaseImportOperator(BaseOperator):
             )
             self.log.info("Deferring until batches %s are finished (at most %s).", done.batch_ids, bound)
             timeout = timedelta(seconds=max(deadline - time.time(), 0))
-            self.defer(trigger=trigger, method_name="resume_import", timeout=timeout)
+            self.defer(
+                trigger=trigger, method_name="resume_import", kwargs={"completing": True}, timeout=timeout
+            )
         statuses = wait_on_worker(
             submission.hook,
             self.target,
@@ -589,6 +613,7 @@ class BaseBulkImportOperator(BaseImportOperator):
             options,
             staged_file=lambda: self.staged_file(context),
             resuming=self._resuming,
+            completing=self._completing,
             max_part_bytes=self.part_size,
             lookup_field=self.lookup_column,
             required=self.required_columns,

@@ -3,8 +3,9 @@
 One JSON document per task instance (dag, task, run, map index: its :class:`ManifestScope`) holds
 what a later try or a resumed deferral needs: the source and its fingerprint, the part plan, the
 accepted parts, the wait in progress and which try wrote it. It lives in Airflow's task state store
-(``context["task_state_store"]``, Airflow 3.3+) or, where asked or where the runtime has no store,
-in a JSON file in object storage. The scope is in the key (file name or store key) and in the
+(``context["task_state_store"]``, Airflow 3.3+), in an Airflow Variable before 3.3
+(``_compat.VariableTaskStore``, deleted once the task instance succeeds) or, where asked
+(``manifest_path``) or outside Airflow's task runner, in a JSON file in object storage. The scope is in the key (file name or store key) and in the
 document, so a document of another task instance is never taken for this one's.
 """
 
@@ -107,7 +108,16 @@ class ImportManifest:
     def __str__(self) -> str:
         if isinstance(self.location, ObjectStoragePath):
             return str(self.location)
+        describe = getattr(self.location, "describe", None)
+        if describe is not None:
+            return str(describe(self.state_key))
         return f"the task state store (key {self.state_key!r})"
+
+    def release(self) -> None:
+        """The task instance succeeded: delete the document where Airflow would keep it for ever (an
+        Airflow Variable). The task state store (its own retention) and files stay as they are."""
+        if getattr(self.location, "delete_on_success", False):
+            self.location.delete(self.state_key)  # type: ignore[union-attr]
 
     def load(self) -> dict[str, Any] | None:
         """This task instance's document, or None when there is none (or one of another version)."""

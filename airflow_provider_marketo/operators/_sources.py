@@ -218,12 +218,18 @@ def prepare_source(
     *,
     staged_file: Callable[[], ObjectStoragePath],
     resuming: bool,
+    completing: bool = False,
     max_part_bytes: int,
     lookup_field: str | None,
     required: Sequence[str],
     log: TaskLog,
 ) -> PreparedSource:
-    """The source itself (fast path), or its staged copy: written now, or reused by a resume."""
+    """The source itself (fast path), or its staged copy: written now, or reused by a resume.
+
+    A resume on a worker without the staged copy (another machine, another ``TMPDIR``) writes it
+    again from the export, once; the submission then checks it against the manifest (the export's
+    files, the plan's parts). A resume that only finishes submitted jobs (``completing``) needs no copy.
+    """
     files = list_files(source)
     if not options.needs_staging(files):
         return PreparedSource(source)
@@ -232,6 +238,16 @@ def prepare_source(
     if resuming and prepared.path.exists():
         log.info("Resuming with the staged copy %s of %s (not read again).", prepared.path, source)
         return prepared
+    if completing:
+        log.info("Every part of %s is submitted: finishing without its staged copy.", source)
+        return prepared
+    if resuming:
+        log.info(
+            "The staged copy %s is not on this worker (the task deferred on another one): "
+            "staging %s again, then checking it against the import manifest.",
+            prepared.path,
+            source,
+        )
     staged = stage_export(
         files,
         prepared.path,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_marketo._compat import TaskDeferred
+from airflow_provider_marketo._compat import TaskDeferred, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,6 +27,19 @@ if TYPE_CHECKING:
     from airflow_provider_marketo.operators._state import TaskLog
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: Executors that run every try and resume of a task on the machine of the scheduler.
+_ONE_MACHINE_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+
+
+def executor_across_machines() -> str | None:
+    """The configured executor (``[core] executor``) that can run a task's tries and resumes on
+    different machines (Celery, Kubernetes, Edge, ...), or None when every one is local."""
+    configured = str(conf.get("core", "executor", fallback="LocalExecutor") or "LocalExecutor")
+    for entry in re.split(r"[,;=]", configured):
+        name = entry.strip().rpartition(":")[2].rpartition(".")[2]
+        if name.endswith("Executor") and name not in _ONE_MACHINE_EXECUTORS:
+            return name
+    return None
 
 
 def to_object_storage_path(source: str | os.PathLike[str] | ObjectStoragePath) -> ObjectStoragePath:

@@ -195,6 +195,15 @@ def fingerprint(
     return {"size": int(info["size"]), "version": info_version(info)}
 
 
+def same_source(document: Mapping[str, Any], source: ObjectStoragePath, current: Mapping[str, Any]) -> bool:
+    """Whether ``source`` is what ``document`` was made from: the same file and fingerprint, or for a
+    staged copy of an export the same export files and copy size (the copy's path names the temp
+    directory of the worker that wrote it; :func:`read_part` still checks every part it reads)."""
+    if document.get("fingerprint") != current:
+        return False
+    return "shards" in current or document.get("source") == str(source)
+
+
 def check_same_shards(document: Mapping[str, Any], current: Mapping[str, Any], when: str) -> None:
     """Raise when the export's files differ from those an earlier try or start of this task read."""
     before = document.get("fingerprint", {}).get("shards")

@@ -53,6 +53,7 @@ from airflow_provider_marketo.operators._state import (
     fingerprint,
     load_document,
     manifest_location,
+    same_source,
 )
 from airflow_provider_marketo.triggers.bulk_import import BulkImportTrigger, error_of_event
 from airflow_provider_marketo.utils.parts import PartPlan, PlannedPart, plan_parts, read_part
@@ -115,7 +116,7 @@ class Submission:
         accepted: dict[int, SubmittedPart] = {}
         if document is not None and kind == "retry":
             accepted = accepted_parts(document)
-            same = document.get("source") == str(source) and document.get("fingerprint") == current
+            same = same_source(document, source, current)
             if accepted and not same:
                 check_same_shards(document, current, "since an earlier try imported some of its parts")
                 plan = cls._same_content(config, source, check_header, accepted)
@@ -156,8 +157,13 @@ class Submission:
             )
         plan = PartPlan.from_dict(document["plan"])
         accepted = accepted_parts(document)
-        current = fingerprint(source, config.shards)
-        if document.get("source") != str(source) or document.get("fingerprint") != current:
+        if len(accepted) >= len(plan.parts) and not source.exists():
+            # Every part is accepted: nothing is read again (a staged copy left on another worker).
+            current, unchanged = dict(document.get("fingerprint") or {}), True
+        else:
+            current = fingerprint(source, config.shards)
+            unchanged = same_source(document, source, current)
+        if not unchanged:
             check_same_shards(document, current, "while this task was deferred")
             replanned = cls._same_content(config, source, None, accepted)
             if replanned is None or len(replanned.parts) != len(plan.parts):  # issue 22: final
@@ -238,7 +244,7 @@ class Submission:
                     "The task was cleared: importing all parts again (keep_completed_on_clear=False)."
                 )
             return None, {}
-        if document.get("source") != str(source) or document.get("fingerprint") != current:
+        if not same_source(document, source, current):
             config.log.info(
                 "The task was cleared and its source changed since the last try: importing all parts again."
             )

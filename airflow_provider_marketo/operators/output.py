@@ -109,8 +109,8 @@ class ImportSummary(TypedDict):
     batches: list[BatchSummary]
     #: The task instance that finished the jobs: its files under ``results_path`` are named after
     #: it (``<task_id>[.map_index=<n>].report.json``, ...); ``map_index`` -1 when not mapped.
-    task_id: str
-    map_index: int
+    task_id: NotRequired[str]
+    map_index: NotRequired[int]
     #: True for a dry run: nothing was sent (and, mirroring, nothing removed).
     dry_run: NotRequired[bool]
     #: With ``list_membership="mirror"`` (``docs/mirror.md``): the list, its members when it was

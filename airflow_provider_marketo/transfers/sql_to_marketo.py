@@ -26,7 +26,7 @@ from airflow_provider_marketo.objects import ObjectKind
 from airflow_provider_marketo.operators._base import BaseImportOperator
 from airflow_provider_marketo.operators._kinds import KIND_ARGUMENTS, ImportKind, check_kind_arguments
 from airflow_provider_marketo.operators._mirror import mirror_options
-from airflow_provider_marketo.operators._staging import staged_path
+from airflow_provider_marketo.operators._staging import executor_across_machines, staged_path
 from airflow_provider_marketo.utils.formats import check_format, validate_header
 from airflow_provider_marketo.utils.parts import PlanningWriter
 from airflow_provider_marketo.utils.rows import RowWriter, check_writable_header
@@ -111,8 +111,11 @@ class SqlToMarketoOperator(BaseImportOperator):
         ``fail`` fails it; Marketo is not called either way.
     :param staging_path: the folder (local path or object storage URL, templated) for the staged file
         ``<dag_id>.<task_id>.<map_index>.<run_id>.<hash>.<format>``; default: a folder in the local
-        temp directory. With several workers, use shared storage so that a resume on another worker
-        finds the file (else it runs the query again, and must get the same rows).
+        temp directory. A resume on another worker runs the query again and continues only if the
+        parts Marketo already accepted come out identical (SHA-256). With ``deferrable=True``, an
+        executor that runs tasks on several machines (Celery, Kubernetes, ...) and a query without
+        ``ORDER BY``, the task refuses to start until this is set (to storage every worker reads).
+        See ``docs/state.md``.
 
     The other parameters (``marketo_conn_id``, ``max_active_jobs``, ``deferrable``, ``poll_interval``,
     ``max_queue_wait``, ``part_size``, ``manifest_path``, ``wait_for_completion``, ...) are those of
@@ -204,11 +207,21 @@ class SqlToMarketoOperator(BaseImportOperator):
                     "Resuming with the staged query result %s (the query is not run again).", staged
                 )
                 return staged
+            if self._completing:
+                self.log.info(
+                    "Every part is submitted: finishing without the staged query result %s "
+                    "(the query is not run again).",
+                    staged,
+                )
+                return staged
             self.log.warning(
-                "The staged query result %s is gone (another worker?); running the query again. "
-                "It must return the same rows in the same order as before the deferral.",
+                "The staged query result %s is not on this worker (the task deferred on another one); "
+                "running the query again. The parts Marketo already accepted are compared with their "
+                "SHA-256: the query must return them unchanged, in the same order.",
                 staged,
             )
+        else:
+            self._check_staging()
         self._staged = staged
         rows = self._stage(staged)
         if rows == 0:
@@ -218,6 +231,23 @@ class SqlToMarketoOperator(BaseImportOperator):
                 raise AirflowException(message + " (on_empty='fail')")
             raise AirflowSkipException(message + " Skipping the task (on_empty='skip').")
         return staged
+
+    def _check_staging(self) -> None:
+        """Refuse, before the query runs and before any upload, a deferrable task that could resume on
+        another machine without the staged result and could not match its rows there again."""
+        executor = executor_across_machines()
+        if self.staging_path or not self.deferrable or executor is None:
+            return
+        if has_top_level_order_by(self._checked_sql(warn=False)):
+            return
+        raise MarketoConfigError(
+            f"Set staging_path for {self.task_id!r}: with deferrable=True on the {executor}, a deferral "
+            "can resume on another machine, which does not have this worker's staged query result "
+            "(in its local temp directory) and must run the query again. This query has no ORDER BY, "
+            "so its rows can come back in another order, the parts Marketo already accepted cannot be "
+            "matched, and the import would stop half done. Set staging_path to storage every worker "
+            "reads (e.g. 's3://bucket/marketo-staging/'), or end the query with ORDER BY a unique key."
+        )
 
     def _header_check(
         self, hook: MarketoHook, source: ObjectStoragePath
@@ -287,14 +317,14 @@ class SqlToMarketoOperator(BaseImportOperator):
             self._planned = planner.plan()  # the parts, planned as the rows were written
         return writer.rows
 
-    def _checked_sql(self) -> str:
+    def _checked_sql(self, *, warn: bool = True) -> str:
         sql = self.sql.strip() if isinstance(self.sql, str) else ""
         statements = _statements(sql)
         if len(statements) != 1:
             raise MarketoConfigError(
                 f"sql must be one SELECT statement, got {len(statements)} statements: {sql[:200]!r}."
             )
-        if not has_top_level_order_by(sql):
+        if warn and not has_top_level_order_by(sql):
             self.log.warning(
                 "The query has no ORDER BY: a retry runs it again and can only skip the parts already "
                 "imported if the rows come out in the same order. Add ORDER BY a unique key."

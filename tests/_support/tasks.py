@@ -199,3 +199,76 @@ async def first_event(trigger: BaseTrigger) -> dict[str, Any]:
     payload = events[0].payload
     assert isinstance(payload, dict)
     return payload
+
+
+class FakeSupervisor:
+    """The Variable calls of a task's supervisor (``SUPERVISOR_COMMS.send``), answered as Airflow's
+    supervisor answers them (3.1-3.3): ``VariableResult``, an ``ErrorResponse`` for a missing key,
+    ``None`` for a write. ``variables`` stands for the metadata database every worker shares."""
+
+    def __init__(self) -> None:
+        self.variables: dict[str, str] = {}
+        self.sent: list[str] = []
+        #: An ``ErrorResponse`` (or exception) answered to every call from now on, when set.
+        self.failing: Any = None
+        #: Message types (``"DeleteVariable"``, ...) answered with ``failing`` only, when not empty.
+        self.failing_only: set[str] = set()
+
+    def send(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import ErrorResponse, VariableResult
+
+        self.sent.append(type(msg).__name__)
+        fails = self.failing is not None and (
+            not self.failing_only or type(msg).__name__ in self.failing_only
+        )
+        if fails and isinstance(self.failing, BaseException):
+            raise self.failing
+        if fails:
+            return self.failing
+        if type(msg).__name__ == "GetVariable":
+            if msg.key not in self.variables:
+                from airflow.sdk.exceptions import ErrorType
+
+                return ErrorResponse(error=ErrorType.VARIABLE_NOT_FOUND, detail={"key": msg.key})
+            return VariableResult(key=msg.key, value=self.variables[msg.key])
+        if type(msg).__name__ == "PutVariable":
+            assert len(msg.key) <= 250, msg.key
+            self.variables[msg.key] = msg.value
+            return None
+        if type(msg).__name__ == "DeleteVariable":
+            self.variables.pop(msg.key, None)
+            return None
+        if type(msg).__name__ == "GetConnection":  # Airflow 3.1 asks its supervisor when one is set
+            return _connection_from_env(msg.conn_id)
+        raise AssertionError(f"unexpected message {msg!r}")
+
+    def install(self, monkeypatch: pytest.MonkeyPatch, *, minor_3_3: bool = False) -> FakeSupervisor:
+        """Run as a task under this supervisor, on a minor without (default) or with the task state store."""
+        from airflow.sdk.execution_time import task_runner
+
+        from airflow_provider_marketo import _compat
+
+        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", self, raising=False)
+        monkeypatch.setattr(_compat, "AIRFLOW_V_3_3_PLUS", minor_3_3)
+        return self
+
+
+def _connection_from_env(conn_id: str) -> Any:
+    """The ``AIRFLOW_CONN_<ID>`` JSON connection as the supervisor's ``ConnectionResult``."""
+    import os
+
+    from airflow.sdk.exceptions import ErrorType
+    from airflow.sdk.execution_time.comms import ConnectionResult, ErrorResponse
+
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if raw is None:
+        return ErrorResponse(error=ErrorType.CONNECTION_NOT_FOUND, detail={"conn_id": conn_id})
+    fields = json.loads(raw)
+    extra = fields.get("extra")
+    return ConnectionResult.model_validate(
+        {
+            **{k: v for k, v in fields.items() if k != "extra"},
+            "conn_id": conn_id,
+            "extra": json.dumps(extra) if isinstance(extra, dict) else extra,
+        }
+    )

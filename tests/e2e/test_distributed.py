@@ -1,6 +1,10 @@
 """The provider on a distributed Airflow: CeleryExecutor with two workers, two triggerers, killed
 processes, and Marketo's instance-wide limits met by four worker processes at once.
 
+Each worker has its own temp directory (``TMPDIR``), as separate machines have. The test marked
+``e2e_3_2`` also runs on Airflow 3.2 in CI (no task state store there: the manifest is an Airflow
+Variable).
+
 Processes (each in its own process group, bound to 127.0.0.1, stopped by group id): Redis (broker and
 Celery result backend), api-server, scheduler, dag-processor, triggerer-1/2, worker-1/2 (Celery,
 2 slots each). The metadata database is sqlite: Airflow 3 workers and triggerers reach it only
@@ -12,6 +16,7 @@ The test DAGs are in ``tests/e2e/distributed_dags``. Needs ``redis-server`` (``s
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import os
@@ -30,6 +35,7 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
+from airflow_provider_marketo._compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_marketo.testing import MarketoSimulator
 from tests._support.processes import (
     BIN,
@@ -74,7 +80,18 @@ class Cluster:
 
     def start(self, name: str) -> None:
         env = {**self.env, "E2E_HOSTNAME": name}
+        if name.startswith("worker-"):  # a temp directory of its own, as on another machine
+            env["TMPDIR"] = str(self.tmp_dir(name))
         self.procs[name] = start_process(self.command(name), env, self.logs_dir / f"{name}.log")
+
+    def tmp_dir(self, name: str) -> Path:
+        path = self.home.parent / "tmp" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def stop(self, name: str) -> None:
+        """Stop the process (SIGTERM: a worker first finishes what it runs) and what it started."""
+        stop_processes([self.procs.pop(name)])
 
     def kill(self, name: str) -> list[int]:
         """``kill -9`` the process and everything it started."""
@@ -162,12 +179,14 @@ class Cluster:
 @pytest.fixture(scope="module")
 def simulators() -> Iterator[dict[str, MarketoSimulator]]:
     """``slow``: jobs of 100 rows take 10 s. ``limits``: Marketo's limits (100 calls / 20 s, 10 in
-    flight, 10 queued, 2 importing) and jobs of 50 rows that take 1 s."""
+    flight, 10 queued, 2 importing) and jobs of 50 rows that take 1 s. ``export``: jobs of 100 rows
+    that take 2 s."""
     with (
         MarketoSimulator(rows_per_second=10) as slow,
         MarketoSimulator(rows_per_second=50) as limits,
+        MarketoSimulator(rows_per_second=50) as export,
     ):
-        yield {"slow": slow, "limits": limits}
+        yield {"slow": slow, "limits": limits, "export": export}
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +225,7 @@ def cluster(
         AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="10",
         AIRFLOW_CONN_MARKETO_SLOW=simulators["slow"].connection_json(),
         AIRFLOW_CONN_MARKETO_LIMITS=simulators["limits"].connection_json(),
+        AIRFLOW_CONN_MARKETO_EXPORT=simulators["export"].connection_json(),
         # The recommended setup: 2 pool slots x 25 calls / 20 s, doubled because the task that takes
         # over a slot starts with a fresh client-side window while its predecessor's calls still
         # count at Marketo: 100 at most; 2 x 4 calls in flight of 10.
@@ -377,3 +397,92 @@ def test_instance_budget_across_worker_processes(
     errors_recommended = sum(recommended[code] for code in counted)
     assert errors_default >= 1, measured
     assert errors_recommended <= 1 and errors_recommended < errors_default, measured
+
+
+@pytest.mark.e2e_3_2
+def test_export_resumes_and_is_retried_on_the_other_worker(
+    cluster: Cluster, simulators: dict[str, MarketoSimulator], tmp_path: Path
+) -> None:
+    """With the defaults (no manifest_path, no staging_path), a deferred import of a gzip export
+    resumes on the other worker (its own TMPDIR: no manifest file, no staged copy there), and a try
+    killed with kill -9 is retried on the other worker; every part is uploaded exactly once and
+    nothing is written next to the export."""
+    sim = simulators["export"]
+    rows = 600
+    export = tmp_path / "export"
+    export.mkdir()
+    plain = tmp_path / "leads.csv"
+    _write_leads(plain, rows, prefix="export", bad_every=10**9)
+    source = export / "leads.csv.gz"
+    source.write_bytes(gzip.compress(plain.read_bytes()))
+    dag_id, task_id = "marketo_distributed_export", "import_export"
+
+    # The first try runs on worker-1 (the only worker) and defers after part 1.
+    cluster.stop("worker-2")
+    run_id = cluster.trigger(dag_id, {"source": source.as_uri()})
+
+    def state(wanted: str, host: str | None = None) -> Callable[[], dict[str, Any] | None]:
+        def check() -> dict[str, Any] | None:
+            ti = cluster.task(dag_id, run_id, task_id)
+            ok = ti is not None and ti["state"] == wanted and (host is None or ti["hostname"] == host)
+            return ti if ok else None
+
+        return check
+
+    first = cluster.wait("the import to defer on worker-1", state("deferred", "worker-1"), 240, every=0.2)
+    assert first["try_number"] == 1
+    assert len(sim.jobs) == 1
+    # While it is deferred, worker-1 goes away and worker-2 comes: the resume runs on worker-2.
+    cluster.start("worker-2")
+    cluster.stop("worker-1")
+    cluster.wait(
+        "the resume on worker-2",
+        lambda: (cluster.task(dag_id, run_id, task_id) or {}).get("hostname") == "worker-2",
+        120,
+        every=0.2,
+    )
+    cluster.start("worker-1")
+
+    # Once part 2 is in, slow down the status call the task makes right after creating part 3 (its
+    # manifest already records part 3) and kill -9 the worker running the try while it waits.
+    cluster.wait("part 2", lambda: len(sim.jobs) >= 2, 120, every=0.1)
+    assert len(sim.jobs) == 2, sim.jobs
+    sim.inject("slow", count=1, path=r"/batch/3403\.json$", delay=10)
+    cluster.wait("the status call after part 3", lambda: not sim.pending_faults, 120, every=0.1)
+    running = cluster.task(dag_id, run_id, task_id)
+    assert running is not None and running["state"] == "running", running
+    victim = str(running["hostname"])
+    survivor = {"worker-1": "worker-2", "worker-2": "worker-1"}[victim]
+    assert cluster.kill(victim)
+    done = cluster.wait("the retry to finish the import", state("success"), 300)
+    assert done["try_number"] == 2 and done["hostname"] == survivor, done
+    assert cluster.wait("the DAG run to finish", lambda: cluster.run_state(dag_id, run_id), 60) == "success"
+    cluster.start(victim)
+
+    # Exactly once: one job per part, every part different, every row sent once.
+    jobs = [job for job in sim.jobs if not job["foreign"]]
+    digests = _digests(sim)
+    assert set(digests.values()) == {1}, digests
+    assert len(jobs) == len(digests) >= 6, jobs
+    assert sum(job["rows"] for job in jobs) == rows
+    # What each step did, from the task's logs.
+    logs = {
+        path.name: path.read_text(errors="replace")
+        for path in (cluster.home / "logs").rglob("*.log")
+        if f"dag_id={dag_id}" in str(path) and f"run_id={run_id}" in str(path)
+    }
+    text = "\n".join(logs.values())
+    assert "is not on this worker (the task deferred on another one): staging" in text, text[-3000:]
+    assert "already imported as batch 3403 by an earlier try; skipping it" in text, text[-3000:]
+    # Nothing next to the export; no manifest left behind.
+    assert sorted(p.name for p in export.iterdir()) == ["leads.csv.gz"]
+    if AIRFLOW_V_3_3_PLUS:
+        assert "Import manifest: the task state store" in text
+    else:
+        assert "Import manifest: the Airflow Variable 'marketo_import_manifest." in text
+        left = cluster.query("SELECT key FROM variable WHERE key LIKE 'marketo_import_manifest%'")
+        assert left == [], left
+    print(
+        f"\nexport import: try 1 deferred on worker-1, resumed on worker-2; {victim} killed after part 3; "
+        f"try 2 finished on {survivor}; {len(jobs)} parts, each created once"
+    )

@@ -107,7 +107,9 @@ def test_mirror_removes_leavers_and_keeps_every_lead(
     export.remove("m5@example.com")
     source = write_rows(tmp_path / "leads.csv", _rows(export))
     results = tmp_path / "results"
-    summary = _op(source, results_path=results.as_uri() + "/").execute(make_context(FakeTaskInstance()))["result"]
+    summary = _op(source, results_path=results.as_uri() + "/").execute(make_context(FakeTaskInstance()))[
+        "result"
+    ]
 
     assert _members(marketo_simulator) == {e.strip().lower() for e in export}
     assert len(marketo_simulator.leads) == 13  # removed from the list, never deleted

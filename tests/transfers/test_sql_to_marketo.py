@@ -44,8 +44,7 @@ def sql_op(tmp_path: Path, conn_id: str, sql: str = LEADS_SQL, **kwargs: Any) ->
         sql=sql,
         sql_conn_id="sqlite_test",
         marketo_conn_id=conn_id,
-        staging_path=str(tmp_path / "staging"),
-        **{**FAST, **kwargs},
+        **{"staging_path": str(tmp_path / "staging"), **FAST, **kwargs},
     )
 
 
@@ -362,7 +361,7 @@ def test_resume_after_deferral(
     batch_ids = resume_until_done(tmp_path, context, deferred.value, staged if worker == "same" else None)
     expected_log = {
         "same": "Resuming with the staged query result",
-        "other": "is gone (another worker?); running the query again",
+        "other": "is not on this worker (the task deferred on another one); running the query again",
     }[worker]
     assert expected_log in capsys.readouterr().out
     assert len(our_jobs(marketo_simulator)) == len(batch_ids) >= 3
@@ -392,6 +391,83 @@ def test_retry_after_a_crash_imports_no_part_twice(
     assert stored_leads(marketo_simulator) == {row[0]: expected_lead(row) for row in rows}
     received = received_rows(marketo_simulator, batch_ids)
     assert len(received) - 1 == len(rows)
+
+
+UNORDERED_SQL = LEADS_SQL.removesuffix(" ORDER BY id")
+
+
+@pytest.mark.parametrize("executor", ["CeleryExecutor", "LocalExecutor,KubernetesExecutor"])
+def test_unordered_deferrable_query_on_several_machines_needs_staging_path(
+    executor: str,
+    tmp_path: Path,
+    sqlite_db: Path,
+    marketo_simulator: Any,
+    marketo_conn_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resume on another machine would run an unordered query again and could not match the parts
+    Marketo accepted: refused before the query runs and before any upload, naming staging_path."""
+    create_leads_table(sqlite_db, 50)
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
+    op = sql_op(tmp_path, marketo_conn_id, sql=UNORDERED_SQL, deferrable=True, staging_path=None)
+    with pytest.raises(MarketoConfigError, match=r"Set staging_path for 'load'.*ORDER BY") as refused:
+        op.execute(make_context())
+    assert executor.split(",")[-1] in str(refused.value)
+    assert our_jobs(marketo_simulator) == [] and create_calls(marketo_simulator.api_calls()) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"executor": "LocalExecutor"},
+        {"sql": LEADS_SQL},
+        {"staging_path": "staging"},
+        {"deferrable": False},
+    ],
+    ids=["one-machine", "ordered", "staging-path", "not-deferrable"],
+)
+def test_no_refusal_when_a_resume_elsewhere_is_safe(
+    change: dict[str, Any],
+    tmp_path: Path,
+    sqlite_db: Path,
+    marketo_simulator: Any,
+    marketo_conn_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    create_leads_table(sqlite_db, 20)
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", change.get("executor", "CeleryExecutor"))
+    staging = str(tmp_path / "staging") if "staging_path" in change else None
+    args = {"sql": change.get("sql", UNORDERED_SQL), "deferrable": change.get("deferrable", True)}
+    op = sql_op(tmp_path, marketo_conn_id, staging_path=staging, **args)
+    assert len(op.execute(make_context())["batches"]) == 1
+
+
+@pytest.mark.marketo_simulator(rows_per_second=400)
+def test_finishing_on_another_worker_does_not_run_the_query_again(
+    tmp_path: Path, sqlite_db: Path, marketo_simulator: Any, marketo_conn_id: str
+) -> None:
+    """wait_for_completion resumed on a worker without the staged result: every part is accepted, so
+    the jobs are finished from the manifest; the query (now failing) is not run again."""
+    import asyncio
+
+    from tests._support.tasks import FakeTaskStateStore, first_event
+
+    create_leads_table(sqlite_db, 200)
+    context = make_context(task_state_store=FakeTaskStateStore())
+    op = sql_op(tmp_path, marketo_conn_id, part_size=20_000, deferrable=True, wait_for_completion=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    assert deferred.value.method_name == "resume_import"
+    assert deferred.value.kwargs == {"completing": True}
+    event = asyncio.run(first_event(deferred.value.trigger))
+    for staged in staged_files(tmp_path):
+        staged.unlink()  # another worker
+    with sqlite3.connect(sqlite_db) as db:
+        db.execute("DROP TABLE leads")
+    again = sql_op(tmp_path, marketo_conn_id, part_size=20_000, deferrable=True, wait_for_completion=True)
+    output = again.resume_execution("resume_import", {"event": event, "completing": True}, context)
+    summary = output["result"]
+    assert summary["rows_processed"] + summary["rows_failed"] == 200 == summary["rows_sent"]
 
 
 def test_staged_file_is_deleted_when_the_import_fails(

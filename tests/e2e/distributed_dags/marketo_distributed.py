@@ -2,6 +2,9 @@
 
 * ``marketo_distributed_import``: a deferrable lead import of several parts, the sensor that stores
   the failed rows, and a task that saves the sensor's summary next to them.
+* ``marketo_distributed_export``: a deferrable import of a gzip export (staged in the worker's temp
+  directory) that waits for each job before the next (``max_active_jobs=1``), so that it defers
+  after every part; retried after a crash. Its resumes and retries move between the two workers.
 * ``marketo_budget_default`` / ``marketo_budget_recommended``: four imports at once against one
   Marketo instance, with the provider's defaults and with the recommended setup (a pool per instance
   plus a per-process share of the instance's call budget in the connection, and imports that wait
@@ -58,6 +61,21 @@ with DAG("marketo_distributed_import", schedule=None, start_date=START, catchup=
         (folder / "summary.json").write_text(json.dumps(summary))
 
     save_summary(wait_for_import.output)
+
+
+with DAG("marketo_distributed_export", schedule=None, start_date=START, catchup=False):
+    BulkLeadImportOperator(
+        task_id="import_export",
+        source="{{ dag_run.conf['source'] }}",
+        lookup_field="email",
+        marketo_conn_id="marketo_export",
+        deferrable=True,
+        max_active_jobs=1,
+        part_size=IMPORT_PART_SIZE,
+        poll_interval=1,
+        retries=2,
+        retry_delay=timedelta(seconds=1),
+    )
 
 
 # The recommended setup also waits for the jobs in the task (wait_for_completion): a task then keeps
