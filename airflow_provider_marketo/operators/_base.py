@@ -24,6 +24,7 @@ from airflow_provider_marketo.exceptions import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+from airflow_provider_marketo.operators._assets import declare_alias, record_finished_import
 from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
 from airflow_provider_marketo.operators._lineage import import_lineage
 from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
@@ -163,6 +164,7 @@ class BaseBulkImportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        declare_alias(self)  # issue 26: the alias its asset events go through (operators/_assets.py)
         self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
         self.staging_path = staging_path
         self._resuming = False
@@ -383,6 +385,7 @@ class BaseBulkImportOperator(BaseOperator):
             rows_sent=done.rows_sent,
         )
         self._rows_written = int(summary["rows_processed"])
+        record_finished_import(self, context, self.target, self.create_params(), summary, done.batch_ids)
         return summary
 
     def _create(self, submission: Submission, step: Submit) -> None:
