@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_marketo._compat import AirflowException
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.operators.bulk_import import BulkLeadImportOperator
 from airflow_provider_marketo.utils.formats import InputFileError
 from tests._support.files import received_rows
 from tests._support.parquet import write_parquet
-from tests._support.tasks import FakeTaskInstance, make_context
+from tests._support.sim import our_jobs
+from tests._support.tasks import CreateSpy, FakeTaskInstance, make_context
 
 _LEADS = "SELECT 'lead' || i || '@example.com' AS email, 'N' || i AS firstName FROM range({}, {}) t(i)"
 
@@ -92,3 +94,31 @@ def test_mixed_export_and_text_options_are_refused(
     with pytest.raises(MarketoConfigError, match="delimiter, null_values apply to delimited text"):
         _op(file, marketo_conn_id, tmp_path, delimiter="|", null_values=["NULL"]).execute(make_context())
     assert sum(marketo_simulator.api_calls().values()) == 0
+
+
+def test_retry_skips_parts_already_imported_and_a_rewritten_file_is_named(
+    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str, create_spy: CreateSpy
+) -> None:
+    _export(tmp_path / "export")
+    create_spy.fail_after = 1
+    with pytest.raises(SystemExit):
+        _op(tmp_path / "export", marketo_conn_id, tmp_path).execute(
+            make_context(FakeTaskInstance(try_number=1, max_tries=2))
+        )
+    create_spy.fail_after = None
+    (first,) = [job["batch_id"] for job in our_jobs(marketo_simulator)]
+    retry = FakeTaskInstance(try_number=2, max_tries=2)
+    batch_ids = _op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context(retry))
+    assert isinstance(batch_ids, list) and batch_ids[0] == first and len(batch_ids) == 2
+    assert received_rows(marketo_simulator, batch_ids) == [["email", "firstName"], *_rows(0, 300)]
+
+    # A file rewritten between two tries of another run: the retry refuses, naming it.
+    context = make_context(FakeTaskInstance(run_id="second", try_number=1, max_tries=2))
+    create_spy.calls, create_spy.fail_after = 0, 1
+    with pytest.raises(SystemExit):
+        _op(tmp_path / "export", marketo_conn_id, tmp_path).execute(context)
+    create_spy.fail_after = None
+    write_parquet(tmp_path / "export" / "part-00001.parquet", _LEADS.format(100, 150))
+    retry = FakeTaskInstance(run_id="second", try_number=2, max_tries=2)
+    with pytest.raises(AirflowException, match=r"files of the export changed .*part-00001\.parquet changed"):
+        _op(tmp_path / "export", marketo_conn_id, tmp_path).execute(make_context(retry))
