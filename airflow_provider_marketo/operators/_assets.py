@@ -10,10 +10,11 @@ Each Marketo object is an asset with a ``marketo://`` URI naming the instance an
 The Munchkin id comes from the connection's REST endpoint (``https://123-ABC-456.mktorest.com`` is
 ``123-ABC-456``); an endpoint of another form (a proxy, the simulator) is named by its host and port.
 
-The URI is known only at run time (it needs the connection), so the operator declares an
-``AssetAlias`` named ``marketo:<dag id>.<task id>`` among its outlets when it is created, and when its
-import finishes it adds an event for each object it wrote through that alias, with the summary's counts
-and the batch ids as the event's ``extra``. A DAG can be scheduled on the ``Asset`` with the URI (or
+The URI is known only at run time (it needs the connection), so each import operator and
+``BulkImportSensor`` declares an ``AssetAlias`` named ``marketo:<dag id>.<task id>`` among its outlets
+when it is created; the task that finishes the import (the operator with ``wait_for_completion``, or the
+sensor) adds an event for each object written through that alias, with the summary's counts and the
+batch ids as the event's ``extra``. A DAG can be scheduled on the ``Asset`` with the URI (or
 on the alias). Airflow 3.1, 3.2 and 3.3 create the asset on its first event if no DAG declared it.
 """
 
@@ -131,7 +132,12 @@ def record_finished_import(
     summary: Mapping[str, Any],
     batch_ids: Sequence[int],
 ) -> list[str]:
-    """The events of a finished import (``params``: its create parameters, for ``listId``); logged."""
+    """The events of a finished import (``params``: its create parameters, for ``listId``); logged.
+
+    Called by the import operators (``wait_for_completion``) and by ``BulkImportSensor``, which does not
+    know the import's ``list_id`` and records the object's event only."""
+    if not batch_ids:  # no job ran: nothing was written
+        return []
     base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
     list_id = params.get("listId")
     uris = asset_uris(base_url, target, list_id=None if list_id is None else int(list_id))

@@ -18,6 +18,7 @@ from airflow_provider_marketo.operators.bulk_import import (
     BulkProgramMemberImportOperator,
 )
 from airflow_provider_marketo.results import ImportResultError
+from airflow_provider_marketo.sensors.bulk_import import BulkImportSensor
 from tests._support.files import write_rows
 from tests._support.tasks import make_context
 
@@ -119,3 +120,26 @@ def test_no_event_when_the_import_fails_its_checks_or_does_not_wait(
     context["outlet_events"] = OutletEventAccessors()
     op.execute(context)  # returns the batch ids: the jobs are not finished, nothing is recorded yet
     assert context["outlet_events"][op.outlets[0]].asset_alias_events == []
+
+
+def test_sensor_records_the_event_of_the_jobs_it_finished(
+    tmp_path: Path, marketo_simulator: Any, marketo_conn_id: str
+) -> None:
+    rows = [["email", "firstName"], *[[f"s{i}@example.com", f"S{i}"] for i in range(10)]]
+    op = BulkLeadImportOperator(
+        task_id="leads", source=str(_csv(tmp_path, rows)), marketo_conn_id=marketo_conn_id, list_id=1001
+    )
+    batch_ids = op.execute(make_context())
+    assert isinstance(batch_ids, list)
+    with DAG("d", schedule=None):
+        wait = BulkImportSensor(
+            task_id="wait", batch_ids=batch_ids, marketo_conn_id=marketo_conn_id, poll_interval=0.05
+        )
+    assert [o.name for o in wait.outlets] == ["marketo:d.wait"]
+    context = make_context()
+    context["outlet_events"] = OutletEventAccessors()
+    wait.execute(context)
+    (event,) = context["outlet_events"][wait.outlets[0]].asset_alias_events
+    # The object only: the sensor does not know the import's list_id.
+    assert event.dest_asset_key.uri == f"marketo://{marketo_simulator.base_url.split('://', 1)[1]}/leads"
+    assert event.extra["batch_ids"] == batch_ids and event.extra["rows_processed"] == 10
