@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, AssetAlias
+from airflow.sdk import DAG, Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_marketo.objects import BulkTarget
@@ -37,6 +37,8 @@ def test_uris_name_the_instance_and_the_object() -> None:
     assert asset_uris(base, BulkTarget("program_members", program_id=7)) == [
         "marketo://123-ABC-456/programs/7/members"
     ]
+    for uri in asset_uris(base, BulkTarget("leads"), list_id=1001):
+        assert Asset(uri=uri, name=uri).uri == uri  # Airflow accepts the scheme and keeps the URI as is
 
 
 def test_each_operator_declares_its_alias_once() -> None:
