@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 
 from benchmarks import (
     bench_deferral,
+    bench_parquet,
     bench_polling,
     bench_sql,
     bench_staging,
@@ -34,7 +35,17 @@ from benchmarks.harness import ROOT, Row, prepare_environment, skipped
 from benchmarks.table import print_table, table
 
 RESULTS = ROOT / "benchmarks" / "results.md"
-BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql", "staging")
+BENCHMARKS = (
+    "split",
+    "upload",
+    "triggers",
+    "polling",
+    "throughput",
+    "deferral",
+    "sql",
+    "staging",
+    "parquet",
+)
 
 
 def split_rows(sizes: Sequence[str]) -> list[Row]:
@@ -101,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("sql", lambda: bench_sql.run((10_000, 100_000) if quick else (10_000, 1_000_000))),
         # A 12-shard gzip export staged and planned: one pass vs staging then a planning read.
         ("staging", lambda: bench_staging.run(20 if quick else 200)),
+        (
+            "parquet",
+            lambda: bench_parquet.run((100_000, 500_000) if quick else (100_000, 1_000_000, 5_000_000)),
+        ),
         # Last and alone: it waits for the call budget (about 380 s for 1,000 triggers), and other
         # work running beside it stretched that wait in a trial run.
         ("triggers", lambda: bench_triggers.run_budget(100 if quick else 1000)),

@@ -28,6 +28,7 @@ from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
 from airflow_provider_marketo.operators._arguments import positive_int
+from airflow_provider_marketo.operators._assets import declare_alias, record_finished_import
 from airflow_provider_marketo.operators._completion import (
     DEFAULT_WAIT_TIMEOUT,
     statuses_of_event,
@@ -192,6 +193,7 @@ class BaseImportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        declare_alias(self)  # the alias its asset events go through (operators/_assets.py)
         # issue 22: the completion wait's bound
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         if self.timeout <= 0:
@@ -474,7 +476,9 @@ class BaseImportOperator(BaseOperator):
             context["ti"].xcom_push(key="return_value", value=self._output(done, err.summary))
             raise
         self._rows_written = int(summary["rows_processed"])
-        return self._output(done, self._mirror_step(context, summary, imported))
+        summary = self._mirror_step(context, summary, imported)
+        record_finished_import(self, context, self.target, self.create_params(), summary, done.batch_ids)
+        return self._output(done, summary)
 
     def _mirror_step(
         self,

@@ -21,7 +21,8 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_marketo.exceptions import MarketoConfigError
 from airflow_provider_marketo.operators._state import TaskLog, info_version
 from airflow_provider_marketo.utils.formats import FORMATS, check_format, compression_of, infer_format
-from airflow_provider_marketo.utils.parts import PartPlan
+from airflow_provider_marketo.utils.parquet import ParquetFile, ParquetOptions, is_parquet, stage_parquet
+from airflow_provider_marketo.utils.parts import PartPlan, SourceChangedError
 from airflow_provider_marketo.utils.shards import Shard, ShardOptions, Staged, is_utf8, stage_shards
 
 _GLOB = frozenset("*?[")
@@ -185,11 +186,7 @@ def stage_export(
     staged.parent.mkdir(parents=True, exist_ok=True)
     with staged.open("wb") as out:  # type: ignore[no-untyped-call]
         result = stage_shards(shards, cast("BinaryIO", out), shard_options, log, name=str(staged))
-    if files.is_set and list_files(files.source).identity != files.identity:
-        raise MarketoConfigError(
-            f"The files of {files.source} changed while they were read (a file was added, removed or "
-            "rewritten). Import an export once the warehouse has finished writing it."
-        )
+    check_unchanged(files)
     log.info(
         "Staged %d data rows of %d file(s) in %s (%d skipped: empty or header-only).",
         result.rows,
@@ -198,6 +195,16 @@ def stage_export(
         len(result.skipped),
     )
     return result
+
+
+def check_unchanged(files: SourceFiles) -> None:
+    """Refuse an export whose files changed while they were read: a retry may find it complete, so
+    this error keeps the task's retries (:class:`SourceChangedError`)."""
+    if files.is_set and list_files(files.source).identity != files.identity:
+        raise SourceChangedError(
+            f"The files of {files.source} changed while they were read (a file was added, removed or "
+            "rewritten). Import an export once the warehouse has finished writing it."
+        )
 
 
 @dataclass(frozen=True)
@@ -231,6 +238,24 @@ def prepare_source(
     files, the plan's parts). A resume that only finishes submitted jobs (``completing``) needs no copy.
     """
     files = list_files(source)
+    if parquet_files(files, options):
+        file_format = check_format(options.format) if options.format else "csv"
+        prepared = PreparedSource(staged_file(), staged_file(), file_format, files.identity)
+        if resuming and prepared.path.exists():
+            log.info("Resuming with the staged copy %s of %s (not read again).", prepared.path, source)
+            return prepared
+        if completing:
+            log.info("Every part of %s is submitted: finishing without its staged copy.", source)
+            return prepared
+        stage_parquet_export(
+            files,
+            prepared.path,
+            file_format=file_format,
+            lookup_field=lookup_field,
+            required=required,
+            log=log,
+        )
+        return prepared
     if not options.needs_staging(files):
         return PreparedSource(source)
     file_format = options.staged_format(files)
@@ -259,3 +284,62 @@ def prepare_source(
         log=log,
     )
     return dataclasses.replace(prepared, plan=staged.plan)
+
+
+def parquet_files(files: SourceFiles, options: ReadOptions) -> bool:
+    """Whether the source is a Parquet export (every file ``.parquet``); an error for a mixed one or for
+    options that only apply to delimited text."""
+    parquet = [p for p in files.paths if is_parquet(p)]
+    if not parquet:
+        return False
+    if len(parquet) != len(files.paths):
+        other = next(p for p in files.paths if not is_parquet(p))
+        raise MarketoConfigError(
+            f"The files of {files.source} mix Parquet and other files ({files.url(other)}); import one kind."
+        )
+    given = [
+        name
+        for name, value in (
+            ("column_names", options.column_names),
+            ("delimiter", options.delimiter),
+            ("encoding", options.encoding),
+            ("null_values", options.null_values),
+        )
+        if value
+    ]
+    if given:
+        raise MarketoConfigError(
+            f"{', '.join(given)} apply to delimited text; {files.source} is Parquet (its columns, types and "
+            "NULLs come from the files)."
+        )
+    return True
+
+
+def stage_parquet_export(
+    files: SourceFiles,
+    staged: ObjectStoragePath,
+    *,
+    file_format: str,
+    lookup_field: str | None,
+    required: Sequence[str],
+    log: TaskLog,
+) -> Staged:
+    """Write the rows of a Parquet export to ``staged``; DuckDB reads the files through the source's
+    fsspec filesystem (registered with it: no copy; local files directly)."""
+    fs = files.source.fs
+    local = "file" in ((fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol)
+    parquet = [ParquetFile(files.url(p), p if local else files.url(p)) for p in files.paths]
+    log.info(
+        "Importing %d Parquet file(s) of %s, in this order: %s%s.",
+        len(parquet),
+        files.source,
+        ", ".join(f.name for f in parquet),
+        f" (left out as not data: {', '.join(files.ignored)})" if files.ignored else "",
+    )
+    options = ParquetOptions(file_format=file_format, lookup_field=lookup_field, required=tuple(required))
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    with staged.open("wb") as out:  # type: ignore[no-untyped-call]
+        result = stage_parquet(parquet, cast("BinaryIO", out), options, log, filesystem=None if local else fs)
+    check_unchanged(files)
+    log.info("Staged %d rows of %d Parquet file(s) in %s.", result.rows, len(parquet), staged)
+    return result

@@ -29,6 +29,7 @@ from airflow_provider_marketo._compat import (
 from airflow_provider_marketo.exceptions import failing_without_retry
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import OBJECT_KINDS, ImportStatus, ObjectKind
+from airflow_provider_marketo.operators._assets import declare_alias, record_finished_import
 from airflow_provider_marketo.results import ResultChecks, ResultNames, finish_batches
 from airflow_provider_marketo.sensors._arguments import SensorArguments
 from airflow_provider_marketo.sensors._transient import TransientErrorCount
@@ -116,6 +117,7 @@ class BulkImportSensor(BaseSensorOperator):
     ) -> None:
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
+        declare_alias(self)  # the alias its asset events go through (operators/_assets.py)
         if object_type is not None and object_type not in OBJECT_KINDS:
             raise ValueError(f"object_type must be one of {OBJECT_KINDS}; got {object_type!r}.")
         if poll_interval <= 0:
@@ -236,7 +238,7 @@ class BulkImportSensor(BaseSensorOperator):
 
     def _finish(self, context: Context, statuses: list[ImportStatus]) -> dict[str, Any]:
         arguments = self.arguments
-        return finish_batches(
+        summary = finish_batches(
             MarketoHook(self.marketo_conn_id),
             arguments.target,
             statuses,
@@ -246,3 +248,5 @@ class BulkImportSensor(BaseSensorOperator):
             results_dir=arguments.results_dir,
             rows_sent=arguments.rows_sent,
         )
+        record_finished_import(self, context, arguments.target, {}, summary, arguments.batch_ids)  # issue 26
+        return summary
