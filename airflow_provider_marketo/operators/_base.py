@@ -24,6 +24,7 @@ from airflow_provider_marketo.exceptions import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+from airflow_provider_marketo.operators import _sync
 from airflow_provider_marketo.operators._completion import statuses_of_event, wait_on_worker
 from airflow_provider_marketo.operators._lineage import import_lineage
 from airflow_provider_marketo.operators._sources import ReadOptions, prepare_source
@@ -118,6 +119,12 @@ class BaseBulkImportOperator(BaseOperator):
     :param results_path, max_failed_rows, max_failed_ratio, fail_on_warnings,
         fail_on_nothing_imported, fail_on_unaccounted_rows: with ``wait_for_completion``, as on
         :class:`BulkImportSensor` (``results_path`` is templated).
+    :param changes_only: send only the rows that are new, changed or failed last time, compared with
+        the state committed in ``sync_state_path`` (templated; any object storage folder, one per
+        sync); needs ``wait_for_completion=True``. ``full_refresh`` (templated): send every row and
+        rebuild the state. ``dry_run``: store the rows that would be sent and ``report.json``, send
+        and commit nothing. ``field_mapping``: source column -> Marketo field; only the mapped
+        columns are sent. ``duplicate_keys``: ``"fail"`` or ``"keep_last"``. See docs/sync.md.
     """
 
     template_fields: Sequence[str] = (
@@ -127,6 +134,8 @@ class BaseBulkImportOperator(BaseOperator):
         "manifest_path",
         "staging_path",
         "results_path",
+        "sync_state_path",
+        "full_refresh",
     )
     ui_color = "#5c4ee5"
     ui_fgcolor = "#ffffff"
@@ -160,9 +169,30 @@ class BaseBulkImportOperator(BaseOperator):
         fail_on_warnings: bool = False,
         fail_on_nothing_imported: bool = True,
         fail_on_unaccounted_rows: bool = True,
+        changes_only: bool = False,
+        sync_state_path: str | ObjectStoragePath | None = None,
+        full_refresh: bool | str = False,
+        dry_run: bool = False,
+        field_mapping: dict[str, str] | None = None,
+        duplicate_keys: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # --- sync arguments (operators/_sync.py) ---
+        _sync.check_arguments(
+            changes_only=changes_only,
+            sync_state_path=sync_state_path,
+            wait_for_completion=wait_for_completion,
+            field_mapping=field_mapping,
+            duplicate_keys=duplicate_keys,
+        )
+        self.changes_only = changes_only
+        self.sync_state_path = sync_state_path
+        self.full_refresh = full_refresh
+        self.sync_dry_run = dry_run  # not ``dry_run``: BaseOperator.dry_run() is a method
+        self.field_mapping = None if field_mapping is None else dict(field_mapping)
+        self.duplicate_keys = duplicate_keys
+        # --- end sync arguments ---
         self.read_options = ReadOptions.of(format, column_names, delimiter, encoding, null_values)
         self.staging_path = staging_path
         self._resuming = False
@@ -234,8 +264,9 @@ class BaseBulkImportOperator(BaseOperator):
             staged_file=lambda: self.staged_file(context),
             resuming=self._resuming,
             max_part_bytes=self.part_size,
-            lookup_field=self.lookup_column,
-            required=self.required_columns,
+            # sync: with field_mapping the source has its own names; the mapped file is checked.
+            lookup_field=None if self.field_mapping else self.lookup_column,
+            required=() if self.field_mapping else self.required_columns,
             log=self.log,
         )
         self._staged, self._staged_format, self._shards = source.staged, source.file_format, source.shards
@@ -296,15 +327,27 @@ class BaseBulkImportOperator(BaseOperator):
         with removed_unless_deferred(lambda: self._staged or self.staged_file(context), self.log):
             return super().resume_execution(next_method, next_kwargs, context)
 
+    def _to_send(
+        self, context: Context, source: ObjectStoragePath
+    ) -> tuple[ObjectStoragePath, dict[str, Any] | None]:
+        """sync: the file to send (the diff's rows, or the mapped file) and, for a dry run or when
+        nothing is to be sent, the task's result instead (operators/_sync.py)."""
+        if not _sync.active(self):
+            return source, None
+        prepared = _sync.prepare(self, context, source, self._config(source).file_format)
+        return prepared.path, prepared.result
+
     def _execute(self, context: Context) -> list[int] | dict[str, Any]:
-        source = self.resolve_source(context)
+        source, result = self._to_send(context, self.resolve_source(context))  # sync
+        if result is not None:
+            return result
         config = self._config(source)
         check = self._header_check(MarketoHook(self.marketo_conn_id), source)
         return self._run(context, Submission.begin(config, context, source, check))
 
     def resume_import(self, context: Context, event: Any = None, **_: Any) -> list[int] | dict[str, Any]:
         """Continue after a deferral from the manifest (the defer kwargs are not relied on)."""
-        source = self.resolve_source(context)
+        source = self._to_send(context, self.resolve_source(context))[0]  # sync
         return self._run(context, Submission.resume(self._config(source), context, source, event))
 
     def on_kill(self) -> None:
@@ -321,7 +364,7 @@ class BaseBulkImportOperator(BaseOperator):
     def complete_import(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any]:
         """Resume after waiting for this task's jobs (``wait_for_completion``): check the event
         against the batch ids in the manifest, then finish the jobs."""
-        source = self.resolve_source(context)
+        source = self._to_send(context, self.resolve_source(context))[0]  # sync
         submission = Submission.resume(self._config(source), context, source, event)
         done = submission.next_step()
         if not isinstance(done, Done):
@@ -379,11 +422,11 @@ class BaseBulkImportOperator(BaseOperator):
             statuses,
             checks=self.checks,
             ti=context["ti"],
-            results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
+            results_dir=_sync.results_dir(self, context),  # sync: the commit needs the failures file
             rows_sent=done.rows_sent,
         )
         self._rows_written = int(summary["rows_processed"])
-        return summary
+        return _sync.commit(self, context, summary, done, statuses)  # sync: after the checks passed
 
     def _create(self, submission: Submission, step: Submit) -> None:
         try:
