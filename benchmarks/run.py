@@ -25,6 +25,7 @@ from benchmarks import (
     bench_deferral,
     bench_polling,
     bench_sql,
+    bench_sync,
     bench_throughput,
     bench_triggers,
     bench_upload,
@@ -33,7 +34,7 @@ from benchmarks.harness import ROOT, Row, prepare_environment, skipped
 from benchmarks.table import print_table, table
 
 RESULTS = ROOT / "benchmarks" / "results.md"
-BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql")
+BENCHMARKS = ("split", "upload", "triggers", "polling", "throughput", "deferral", "sql", "sync")
 
 
 def split_rows(sizes: Sequence[str]) -> list[Row]:
@@ -98,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (a) 1 GB in ~100 parts, (d) 20 parts of ~10 s jobs (about 2 + 2 minutes).
         ("deferral", lambda: bench_deferral.run(*((50, 4, 5.0) if quick else (1000, 20, 10.0)))),
         ("sql", lambda: bench_sql.run((10_000, 100_000) if quick else (10_000, 1_000_000))),
+        # Diff vs planning and state size at the first size, peak RSS at each; a 1%-changed night end to end.
+        (
+            "sync",
+            lambda: bench_sync.run(
+                *(((100_000, 300_000), 10_000) if quick else ((1_000_000, 5_000_000), 50_000))
+            ),
+        ),
         # Last and alone: it waits for the call budget (about 380 s for 1,000 triggers), and other
         # work running beside it stretched that wait in a trial run.
         ("triggers", lambda: bench_triggers.run_budget(100 if quick else 1000)),

@@ -102,19 +102,22 @@ def run_diff(
     key_sql = _keys(key, columns, source.name)
     k_names = [f"k{i}" for i in range(len(key_sql))]
     fp = fingerprint_sql((name, quote_identifier(col)) for col, name in columns.pairs)
+    # The file is read twice (keys and fingerprints, then the rows to send), never held whole: one
+    # thread, so row_number() is the data row's place in the file both times.
+    src = (
+        "(SELECT row_number() OVER () AS _row, * FROM "
+        + read_csv_sql(source.location, source.header, source.file_format)
+        + ")"
+    )
+    keyless_cond = " OR ".join(f"{k} = ''" for k in k_names)
     try:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE src AS SELECT row_number() OVER () AS _row, * FROM "
-            + read_csv_sql(source.location, source.header, source.file_format)
+            "CREATE OR REPLACE TEMP TABLE today AS SELECT _row, "
+            + ", ".join(f"{sql} AS {k}" for sql, k in zip(key_sql, k_names, strict=True))
+            + f", {fp} AS fp FROM {src}"
         )
     except import_duckdb().Error as err:
         raise input_error(err, source.name) from err
-    keyless_cond = " OR ".join(f"{k} = ''" for k in k_names)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE today AS SELECT _row, "
-        + ", ".join(f"{sql} AS {k}" for sql, k in zip(key_sql, k_names, strict=True))
-        + f", {fp} AS fp FROM src"
-    )
     total = con.execute("SELECT count(*) FROM today").fetchone()[0]
     keyless = con.execute(f"SELECT count(*) FROM today WHERE {keyless_cond}").fetchone()[0]
     k_list = ", ".join(k_names)
@@ -160,13 +163,13 @@ def run_diff(
         f"{quote_identifier(col)} AS {quote_identifier(name)}" for col, name in columns.pairs
     )
     con.execute(
-        f"COPY (SELECT {selected} FROM src WHERE _row IN ({send_rows}) ORDER BY _row) "
+        f"COPY (SELECT {selected} FROM {src} WHERE _row IN ({send_rows}) ORDER BY _row) "
         f"TO '{send_to.replace(chr(39), chr(39) * 2)}' ({copy_options(source.file_format)})"
     )
     if keyless and keyless_to is not None:
         everything = ", ".join(quote_identifier(c) for c in source.header)
         con.execute(
-            f"COPY (SELECT {everything} FROM src WHERE _row IN (SELECT _row FROM today WHERE {keyless_cond}) "
+            f"COPY (SELECT {everything} FROM {src} WHERE _row IN (SELECT _row FROM today WHERE {keyless_cond}) "
             f"ORDER BY _row) TO '{keyless_to.replace(chr(39), chr(39) * 2)}' ({copy_options(source.file_format)})"
         )
     counts = {

@@ -71,10 +71,21 @@ def record_outcomes(
     ]
     others = [c for c in sent.header if c not in key_cols]
     fp = fingerprint_sql((c, quote_identifier(c)) for c in sent.header)
+    shared: list[tuple[str, str]] = []
+    if failures is not None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE failures AS SELECT * FROM "
+            + read_csv_sql(failures.location, failures.header, failures.file_format)
+        )
+        data = list(failures.header[1:-1])
+        shared = [(c, m) for c in others if (m := _match(data, c)) is not None]
+    # Only keys and fingerprints are held (not the rows): ``_sync_ofp`` is the fingerprint of the
+    # fields a failures row can be matched by when it lacks its key.
+    ofp = fingerprint_sql((c, quote_identifier(c)) for c, _ in shared)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sent AS SELECT row_number() OVER () AS _sync_row, "
         + ", ".join(f"{s} AS {k}" for s, k in zip(keys_sql, k_names, strict=True))
-        + f", {fp} AS _sync_fp, * FROM "
+        + f", {fp} AS _sync_fp, {ofp} AS _sync_ofp FROM "
         + read_csv_sql(sent.location, sent.header, sent.file_format)
     )
     con.execute(
@@ -93,7 +104,7 @@ def record_outcomes(
     con.execute("CREATE OR REPLACE TEMP TABLE failed_rows (_sync_row BIGINT)")
     con.execute("CREATE OR REPLACE TEMP TABLE unmatched_jobs (batch_id BIGINT)")
     if failures is not None:
-        _match_failures(con, failures, key, k_names, others)
+        _match_failures(con, failures, key, k_names, shared)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE outcome AS SELECT "
         + ", ".join(k_names)
@@ -105,14 +116,10 @@ def record_outcomes(
 
 
 def _match_failures(
-    con: Any, failures: FailuresFile, key: KeySpec, k_names: list[str], others: list[str]
+    con: Any, failures: FailuresFile, key: KeySpec, k_names: list[str], shared: list[tuple[str, str]]
 ) -> None:
     header = list(failures.header)
     data = header[1:-1]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE failures AS SELECT * FROM "
-        + read_csv_sql(failures.location, failures.header, failures.file_format)
-    )
     f_keys = [_match(data, f) for f in key.fields]
     key_sql = [
         "''" if col is None else normalize_key_sql(quote_identifier(col), email=e)
@@ -130,8 +137,7 @@ def _match_failures(
         f"INSERT INTO failed_rows SELECT s._sync_row FROM sent_jobs s JOIN f ON {on} WHERE {with_key}"
     )
     # Rows that came back without their key: the fingerprint of the other fields they hold.
-    shared = [(c, m) for c in others if (m := _match(data, c)) is not None]
-    s_fp = fingerprint_sql((c, f"s.{quote_identifier(c)}") for c, _ in shared)
+    s_fp = "s._sync_ofp"
     f_fp = fingerprint_sql((c, f"f.{quote_identifier(m)}") for c, m in shared)
     con.execute(
         f"INSERT INTO failed_rows SELECT s._sync_row FROM sent_jobs s JOIN f ON s._sync_batch = f._sync_fbatch "

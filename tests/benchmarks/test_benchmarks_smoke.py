@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_deferral, bench_polling, bench_throughput, bench_triggers, bench_upload, run
+from benchmarks import (
+    bench_deferral,
+    bench_polling,
+    bench_sync,
+    bench_throughput,
+    bench_triggers,
+    bench_upload,
+    run,
+)
 from benchmarks.harness import ROW_KEYS, Row, row, skipped
 from benchmarks.table import table
 
@@ -33,6 +41,7 @@ CASES: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "triggers-budget": ("triggerer", lambda: bench_triggers.run_budget(3, naive_cap=1)),
     "throughput": ("import throughput", lambda: bench_throughput.run(parts=(1, 2), part_size=5_000)),
     "deferral": ("deferral", lambda: bench_deferral.run(megabytes=20, parts=2, job_seconds=1.0)),
+    "sync": ("change-only sync", lambda: bench_sync.run((2_000, 4_000), e2e_rows=500)),
 }
 
 

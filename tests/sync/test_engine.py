@@ -189,7 +189,8 @@ def test_diff_against_a_snapshot(con: Any, tmp_path: Path) -> None:
 def test_key_rule_matches_python(con: Any) -> None:
     from airflow_provider_marketo.sync.keys import normalize_key_sql
 
-    for value in [" A@B.c\t", "ÀB@x.com", "\u00a0a@b.c", "x\r\n"]:
+    # Both branches of the SQL form: all-ASCII (lower()) and not (A-Z only: À, İ and Σ stay).
+    for value in [" A@B.c\t", "ÀB@X.COM", "İA@b.c", "ΣQ@x.COM", "\u00a0a@b.c", "x\r\n", "\v\fA\f"]:
         for email in (True, False):
             assert con.execute(f"SELECT {normalize_key_sql('$1', email=email)}", [value]).fetchone()[
                 0
