@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,8 @@ def child_e2e(night0: str, night1: str, work: str, part_size: str) -> dict[str, 
             **kwargs,
         )
         start = time.monotonic()
-        result = op.execute({"ti": ti, "task_instance": ti, "run_id": run_id})  # type: ignore[arg-type]
+        context: Any = {"ti": ti, "task_instance": ti, "run_id": run_id}
+        result = op.execute(context)
         assert isinstance(result, dict)
         return time.monotonic() - start, len(result["batches"])
 
@@ -274,7 +276,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        children = {"diff": child_diff, "plan": child_plan, "e2e": child_e2e}
+        children: dict[str, Callable[..., dict[str, Any]]] = {
+            "diff": child_diff,
+            "plan": child_plan,
+            "e2e": child_e2e,
+        }
         emit(children[kind](*rest))
         return
     print_table(run(tuple(int(n) for n in args.rows.split(",")), args.e2e_rows))
