@@ -6,7 +6,7 @@ a 1%-changed night against a full import end to end.
 For each size two lead files are generated: night 0 and night 1 with 1% of the rows changed. A child
 process builds the state of night 0 (the engine's own snapshot, as a commit writes it), then diffs
 night 1 against it and writes the changed rows (ours: ``sync.diff.run_diff``, DuckDB under its
-256 MB ``memory_limit``); the baseline child runs the import's own planning pass over the same
+200 MB ``memory_limit``); the baseline child runs the import's own planning pass over the same
 night-1 file (``utils.parts.plan_parts``: read, validate, plan parts), which every import makes
 anyway. Peak RSS is that of the diffing child (the state build included). End to end: against the
 simulator in its own process with jobs that take seconds, ``BulkLeadImportOperator`` with
@@ -232,7 +232,7 @@ def run(sizes: tuple[int, ...] = (1_000_000, 5_000_000), e2e_rows: int = 50_000)
                     unit="MB",
                     target=f"<= {TARGET_PEAK_MB:g} MB at the largest",
                     met=_mb(large) <= TARGET_PEAK_MB,
-                    note="bounded by DuckDB's memory_limit (256 MB; beyond it the join spills to disk), "
+                    note="bounded by DuckDB's memory_limit (200 MB; beyond it the join spills to disk), "
                     "not flat below it: a small export uses less",
                 )
             )

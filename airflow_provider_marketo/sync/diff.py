@@ -127,10 +127,12 @@ def run_diff(
     ).fetchall()
     if dups and duplicate_keys == "fail":
         raise _duplicate_error(dups, key, source.name)
-    # One row per key: the last (keep_last), rows without key apart.
+    # One row per key: the last (keep_last), rows without key apart (no window without duplicates).
+    last_of_key = (
+        f" QUALIFY row_number() OVER (PARTITION BY {k_list} ORDER BY _row DESC) = 1" if dups else ""
+    )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE keyed AS SELECT * FROM today "
-        f"WHERE NOT ({keyless_cond}) QUALIFY row_number() OVER (PARTITION BY {k_list} ORDER BY _row DESC) = 1"
+        f"CREATE OR REPLACE TEMP TABLE keyed AS SELECT * FROM today WHERE NOT ({keyless_cond}){last_of_key}"
     )
     if baseline.snapshot is None:
         con.execute(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 #: DuckDB's memory limit for a sync (spills to disk beyond it).
-DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_MEMORY_LIMIT = "200MB"
 INSTALL_HINT = "pip install airflow-provider-marketo[sync]"
 
 
