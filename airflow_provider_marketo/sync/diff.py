@@ -128,9 +128,7 @@ def run_diff(
     if dups and duplicate_keys == "fail":
         raise _duplicate_error(dups, key, source.name)
     # One row per key: the last (keep_last), rows without key apart (no window without duplicates).
-    last_of_key = (
-        f" QUALIFY row_number() OVER (PARTITION BY {k_list} ORDER BY _row DESC) = 1" if dups else ""
-    )
+    last_of_key = f" QUALIFY row_number() OVER (PARTITION BY {k_list} ORDER BY _row DESC) = 1" if dups else ""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE keyed AS SELECT * FROM today WHERE NOT ({keyless_cond}){last_of_key}"
     )
