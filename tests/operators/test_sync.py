@@ -281,3 +281,62 @@ def test_field_mapping_alone(marketo_simulator: Any, marketo_conn_id: str, tmp_p
     ]
     with pytest.raises(Exception, match="field_mapping names columns the header does not have: nope"):
         _run(tmp_path, marketo_conn_id, rows, 2, changes_only=False, field_mapping={"nope": "email"})
+
+
+def test_custom_objects_key_on_the_dedupe_fields(
+    marketo_simulator: Any, marketo_conn_id: str, tmp_path: Path
+) -> None:
+    def run(rows: list[list[str]], night: int) -> dict[str, Any]:
+        write_rows(tmp_path / "cars.csv", rows)
+        op = BulkCustomObjectImportOperator(
+            task_id="cars",
+            api_name="car_c",
+            source=tmp_path / "cars.csv",
+            marketo_conn_id=marketo_conn_id,
+            poll_interval=0.05,
+            deferrable=False,
+            wait_for_completion=True,
+            changes_only=True,
+            sync_state_path=(tmp_path / "cars-state").as_uri(),
+            staging_path=(tmp_path / "staging").as_uri(),
+        )
+        result = op.execute(make_context(FakeTaskInstance(task_id="cars", run_id=f"n{night}")))
+        assert isinstance(result, dict)
+        return result
+
+    cars = [["vin", "make", "color"], ["V1", "Saab", "red"], ["V2", "Volvo", "blue"]]
+    assert run(cars, 1)["rows_sent"] == 2
+    cars[2][2] = "green"
+    second = run(cars, 2)
+    assert second["rows_sent"] == 1 and second["rows_changed"] == 1
+    assert json.loads((tmp_path / "cars-state" / "CURRENT.json").read_text())["key"] == ["vin"]
+
+
+def test_program_members_key_on_email_within_the_program(
+    marketo_simulator: Any, marketo_conn_id: str, tmp_path: Path
+) -> None:
+    program_id = next(iter(marketo_simulator.config.programs))
+
+    def run(night: int) -> dict[str, Any]:
+        write_rows(tmp_path / "members.csv", [["email"], ["A@x.com"], ["b@x.com"]])
+        op = BulkProgramMemberImportOperator(
+            task_id="members",
+            program_id=program_id,
+            program_member_status="Registered",
+            source=tmp_path / "members.csv",
+            marketo_conn_id=marketo_conn_id,
+            poll_interval=0.05,
+            deferrable=False,
+            wait_for_completion=True,
+            changes_only=True,
+            sync_state_path=(tmp_path / "members-state").as_uri(),
+            staging_path=(tmp_path / "staging").as_uri(),
+        )
+        result = op.execute(make_context(FakeTaskInstance(task_id="members", run_id=f"n{night}")))
+        assert isinstance(result, dict)
+        return result
+
+    assert run(1)["rows_sent"] == 2
+    assert run(2)["rows_sent"] == 0
+    current = json.loads((tmp_path / "members-state" / "CURRENT.json").read_text())
+    assert current["key"] == ["email"] and current["owner"]["target"]["program_id"] == program_id
