@@ -281,7 +281,11 @@ def _diff(
             key = _key(op)
             store = StateStore(to_object_storage_path(cast("str | ObjectStoragePath", op.sync_state_path)))
             current = store.current()
-            store.check_owner(current, _owner(op, context))
+            if not as_bool(op.sync_dry_run, "dry_run"):
+                store.check_owner(current, _owner(op, context))
+            elif current is not None and current.owner != _owner(op, context):
+                # A dry run only reads: it may preview against the state of the sync it stands beside.
+                op.log.info("Dry run against the state of %s.", current.owner)
             full = as_bool(op.full_refresh, "full_refresh")
             baseline = Baseline()
             if current is not None:

@@ -256,6 +256,9 @@ def test_dry_run_sends_and_commits_nothing(
     assert [r[0] for r in sent[1:]] == ["s0@example.com", "s10@example.com", "s11@example.com"]
     assert len(marketo_simulator.jobs) == jobs
     assert json.loads((tmp_path / "state" / "CURRENT.json").read_text())["version"] == 1
+    # A preview task beside the sync may read its state (only a dry run may).
+    preview = _run(tmp_path, marketo_conn_id, night, 4, dry_run=True, task_id="preview")
+    assert preview["rows_to_send"] == 3 and preview["state_version"] == 1
     # Without changes_only: every row would be sent; the report goes to the staging folder.
     plain = _run(tmp_path, marketo_conn_id, night, 3, dry_run=True, changes_only=False)
     assert plain["rows_to_send"] == 12 and plain["rows_new"] is None
