@@ -120,11 +120,18 @@ class BaseBulkImportOperator(BaseOperator):
         fail_on_nothing_imported, fail_on_unaccounted_rows: with ``wait_for_completion``, as on
         :class:`BulkImportSensor` (``results_path`` is templated).
     :param changes_only: send only the rows that are new, changed or failed last time, compared with
-        the state committed in ``sync_state_path`` (templated; any object storage folder, one per
-        sync); needs ``wait_for_completion=True``. ``full_refresh`` (templated): send every row and
-        rebuild the state. ``dry_run``: store the rows that would be sent and ``report.json``, send
-        and commit nothing. ``field_mapping``: source column -> Marketo field; only the mapped
-        columns are sent. ``duplicate_keys``: ``"fail"`` or ``"keep_last"``. See docs/sync.md.
+        the state committed in ``sync_state_path``; needs ``wait_for_completion=True`` (checked at
+        DAG parse time). See docs/sync.md.
+    :param sync_state_path: the folder (templated; any object storage path) where this sync keeps its
+        state; one per sync. Required with ``changes_only``.
+    :param full_refresh: send every row and rebuild the state (templated: ``"{{ params.full_refresh }}"``
+        renders ``"True"``/``"False"``, read as booleans).
+    :param dry_run: store the rows that would be sent and ``report.json`` (under ``results_path``,
+        else the staging folder) and return the counts; send nothing, commit nothing.
+    :param field_mapping: source column -> Marketo field; only the mapped columns are sent, and the
+        schema check and the header use the Marketo names.
+    :param duplicate_keys: ``"fail"`` (default: two rows with one key fail the run before anything
+        is sent) or ``"keep_last"`` (the last row of each key is sent).
     """
 
     template_fields: Sequence[str] = (
