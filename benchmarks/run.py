@@ -27,6 +27,7 @@ from benchmarks import (
     bench_polling,
     bench_sql,
     bench_staging,
+    bench_sync,
     bench_throughput,
     bench_triggers,
     bench_upload,
@@ -45,6 +46,7 @@ BENCHMARKS = (
     "sql",
     "staging",
     "parquet",
+    "sync",
 )
 
 
@@ -115,6 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         (
             "parquet",
             lambda: bench_parquet.run((100_000, 500_000) if quick else (100_000, 1_000_000, 5_000_000)),
+        ),
+        # Diff vs planning and state size at the first size, peak RSS at each; a 1%-changed night end to end.
+        (
+            "sync",
+            lambda: bench_sync.run(
+                *(((100_000, 300_000), 10_000) if quick else ((1_000_000, 5_000_000), 50_000))
+            ),
         ),
         # Last and alone: it waits for the call budget (about 380 s for 1,000 triggers), and other
         # work running beside it stretched that wait in a trial run.

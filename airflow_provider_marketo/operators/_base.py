@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import time
 import warnings
@@ -27,6 +28,7 @@ from airflow_provider_marketo.exceptions import (
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import MAX_PART_BYTES
 from airflow_provider_marketo.objects import BulkTarget, ImportStatus
+from airflow_provider_marketo.operators import _sync
 from airflow_provider_marketo.operators._arguments import positive_int
 from airflow_provider_marketo.operators._assets import declare_alias, record_finished_import
 from airflow_provider_marketo.operators._completion import (
@@ -56,6 +58,7 @@ from airflow_provider_marketo.operators._state import (
 from airflow_provider_marketo.operators._submission import Submission
 from airflow_provider_marketo.operators.output import ImportOutput, make_output
 from airflow_provider_marketo.results import ImportResultError, ResultChecks, ResultNames, finish_batches
+from airflow_provider_marketo.results.files import open_for_writing
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.formats import check_format, infer_format
@@ -85,6 +88,14 @@ def rows_sent_of(task: BaseOperator | MappedOperator) -> XComArg:
         stacklevel=2,
     )
     return XComArg(task)
+
+
+def _with_report(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary``, written again as its ``report.json`` (when it has one) after fields were added."""
+    if summary.get("report_path"):
+        with open_for_writing(to_object_storage_path(summary["report_path"])) as out:
+            out.write(json.dumps(summary, indent=1).encode())
+    return summary
 
 
 class BaseImportOperator(BaseOperator):
@@ -144,9 +155,22 @@ class BaseImportOperator(BaseOperator):
     :param timeout: with ``wait_for_completion``, the longest wait for this task's jobs (seconds or
         timedelta; default 7 days), on the worker or deferred; ``execution_timeout`` shortens it.
         Past it the task fails naming the batches still unfinished.
-    :param dry_run: read and check the source and say what would change; nothing is imported,
-        and with ``list_membership="mirror"`` the report says what the mirror would add and remove
-        (nothing is removed). The output's ``result`` is a summary of no job, with ``dry_run`` true.
+    :param changes_only: send only the rows that are new, changed or failed last time, compared with
+        the state committed in ``sync_state_path``; needs ``wait_for_completion=True`` (checked at
+        DAG parse time). See docs/sync.md.
+    :param sync_state_path: the folder (templated; any object storage path) where this sync keeps its
+        state; one per sync. Required with ``changes_only``.
+    :param full_refresh: send every row and rebuild the state (templated: ``"{{ params.full_refresh }}"``
+        renders ``"True"``/``"False"``, read as booleans).
+    :param dry_run: compute what would be sent: store those rows (``<task>.rows_to_send.<fmt>``) and
+        the report (under ``results_path``, else a folder under ``staging_path``) and return the
+        counts; send nothing, commit nothing, and with ``list_membership="mirror"`` report what the
+        mirror would add and remove (nothing is removed). The output's ``result`` is a summary of no
+        job with ``dry_run`` true.
+    :param field_mapping: source column -> Marketo field; only the mapped columns are sent, and the
+        schema check and the header use the Marketo names.
+    :param duplicate_keys: ``"fail"`` (default: two rows with one key fail the run before anything
+        is sent) or ``"keep_last"`` (the last row of each key is sent).
 
     Errors that no retry can change (a bad file or header, a header that does not match the
     target's fields, a connection or permission error, a list, program or object Marketo does not
@@ -161,7 +185,14 @@ class BaseImportOperator(BaseOperator):
     also pushed as the ``batch_ids`` XCom.
     """
 
-    template_fields: Sequence[str] = ("marketo_conn_id", "manifest_path", "staging_path", "results_path")
+    template_fields: Sequence[str] = (
+        "marketo_conn_id",
+        "manifest_path",
+        "staging_path",
+        "results_path",
+        "sync_state_path",
+        "full_refresh",
+    )
     ui_color = "#5c4ee5"
     ui_fgcolor = "#ffffff"
 
@@ -189,7 +220,12 @@ class BaseImportOperator(BaseOperator):
         fail_on_nothing_imported: bool = True,
         fail_on_unaccounted_rows: bool = True,
         timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
+        changes_only: bool = False,
+        sync_state_path: str | ObjectStoragePath | None = None,
+        full_refresh: bool | str = False,
         dry_run: bool = False,
+        field_mapping: dict[str, str] | None = None,
+        duplicate_keys: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -199,6 +235,22 @@ class BaseImportOperator(BaseOperator):
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}.")
         self.dry_run_mode = dry_run  # BaseOperator.dry_run() is a method
+        # The change-only sync (operators/_sync.py): checked at DAG parse time.
+        _sync.check_arguments(
+            changes_only=changes_only,
+            sync_state_path=sync_state_path,
+            wait_for_completion=wait_for_completion,
+            field_mapping=field_mapping,
+            duplicate_keys=duplicate_keys,
+        )
+        self.changes_only = changes_only
+        self.sync_state_path = sync_state_path
+        self.full_refresh = full_refresh
+        self.field_mapping = None if field_mapping is None else dict(field_mapping)
+        self.duplicate_keys = duplicate_keys
+        #: The whole file imported and its format (the mirror compares the list with it, not with
+        #: the rows a sync sends).
+        self._export: tuple[ObjectStoragePath, str] | None = None
         self.staging_path = staging_path
         #: True while a resume after a deferral runs (the source may then be reused, not staged again).
         self._resuming = False
@@ -347,13 +399,33 @@ class BaseImportOperator(BaseOperator):
 
     def _begin(self, context: Context) -> ImportOutput:
         """Start (or, after the quota's reset, start again) from the manifest, as a retry does."""
-        source = self.resolve_source(context)
+        export = self.resolve_source(context)
+        self._export = (export, self.file_format(export))
+        source, synced = self._to_send(context, export)
+        if (
+            synced is not None
+            or self.dry_run_mode
+            or (self.mirror is not None and not has_data_rows(*self._export))
+        ):
+            # Nothing is sent: a dry run, nothing changed since the last sync, or an empty export
+            # whose mirror the guard decides.
+            context["ti"].xcom_push(key="batch_ids", value=[])
+            return self._finish(context, Done([], {}, 0), [], synced)
         config = self._config(source)
-        if self.dry_run_mode or (self.mirror is not None and not has_data_rows(source, config.file_format)):
-            # Nothing is sent: a dry run, or an empty export whose mirror the guard decides.
-            return self._finish(context, Done([], {}, 0), [], (source, config.file_format))
         check = self._header_check(MarketoHook(self.marketo_conn_id), source)
         return self._run(context, Submission.begin(config, context, source, check))
+
+    def _to_send(
+        self, context: Context, source: ObjectStoragePath
+    ) -> tuple[ObjectStoragePath, dict[str, Any] | None]:
+        """The file to send (the sync's diff, or the mapped file; else ``source``) and, for a dry
+        run or when nothing is to be sent, the sync's counts instead (``operators/_sync.py``)."""
+        if not _sync.active(self):
+            return source, None
+        prepared = _sync.prepare(self, context, source, self.file_format(source))
+        if prepared.path != source:
+            self._planned = None  # the plan made while staging is the source's, not this file's
+        return prepared.path, prepared.result
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """The one entry point after a deferral (whatever its method; a trigger failure or timeout
@@ -379,8 +451,11 @@ class BaseImportOperator(BaseOperator):
         room (parts are left: submit them) or, with ``wait_for_completion``, for the jobs (every part
         is accepted: ``event`` holds their statuses). ``completing`` (the job wait's defer kwargs): the
         source need not be read or staged again to finish (unless the list mirror reads it)."""
-        self._completing = completing and self.mirror is None
-        source = self.resolve_source(context)
+        # The mirror reads the whole export, and the sync sends the file its diff wrote.
+        self._completing = completing and self.mirror is None and not _sync.active(self)
+        export = self.resolve_source(context)
+        self._export = (export, self.file_format(export))
+        source = self._to_send(context, export)[0]
         return self._run(context, Submission.resume(self._config(source), context, source, event), event)
 
     def on_kill(self) -> None:
@@ -454,13 +529,12 @@ class BaseImportOperator(BaseOperator):
         context: Context,
         done: Done,
         statuses: list[ImportStatus],
-        imported: tuple[ObjectStoragePath, str] | None = None,
+        synced: dict[str, Any] | None = None,
     ) -> ImportOutput:
-        """Finish the jobs as the sensor does; the output holds the summary as ``result`` (also
-        when a check fails: then the output is pushed as the return value before the error).
-        ``imported``: the file imported and its format (default: the submission's)."""
-        if imported is None and self._submission is not None:
-            imported = (self._submission.source, self._submission.plan.file_format)
+        """Finish the jobs as the sensor does, commit a sync, mirror a list; the output holds the
+        summary as ``result`` (also when a check fails: then the output is pushed as the return
+        value before the error). ``synced``: a sync's counts when it sent nothing (dry run, nothing
+        changed)."""
         try:
             summary = finish_batches(
                 MarketoHook(self.marketo_conn_id),
@@ -469,14 +543,17 @@ class BaseImportOperator(BaseOperator):
                 checks=self.checks,
                 ti=context["ti"],
                 names=ResultNames.of(context["ti"]),
-                results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
+                results_dir=_sync.results_dir(self, context, jobs=bool(done.batch_ids)),
                 rows_sent=done.rows_sent,
             )
         except ImportResultError as err:
             context["ti"].xcom_push(key="return_value", value=self._output(done, err.summary))
             raise
         self._rows_written = int(summary["rows_processed"])
-        summary = self._mirror_step(context, summary, imported)
+        if synced is not None:
+            summary = _with_report({**summary, **synced})
+        summary = _sync.commit(self, context, summary, done, statuses)  # after the checks passed
+        summary = self._mirror_step(context, summary, self._export)
         record_finished_import(self, context, self.target, self.create_params(), summary, done.batch_ids)
         return self._output(done, summary)
 
@@ -619,8 +696,9 @@ class BaseBulkImportOperator(BaseImportOperator):
             resuming=self._resuming,
             completing=self._completing,
             max_part_bytes=self.part_size,
-            lookup_field=self.lookup_column,
-            required=self.required_columns,
+            # With field_mapping the source has its own names: the mapped file is what is checked.
+            lookup_field=None if self.field_mapping else self.lookup_column,
+            required=() if self.field_mapping else self.required_columns,
             log=self.log,
         )
         self._staged, self._staged_format, self._shards = source.staged, source.file_format, source.shards

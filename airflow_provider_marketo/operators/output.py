@@ -125,6 +125,21 @@ class ImportSummary(TypedDict):
     list_removal_skipped: NotRequired[int]
     list_not_members: NotRequired[int]
     list_calls: NotRequired[int]
+    #: A change-only sync (``docs/sync.md``): rows new, changed, unchanged, failed last time and
+    #: sent again, in the state but not in this export, and without a key (not sent; kept in
+    #: ``rows_without_key_path``); the state version committed (a run that sent nothing: the one it
+    #: read). None where a count does not apply (a ``field_mapping`` without ``changes_only``).
+    rows_new: NotRequired[int | None]
+    rows_changed: NotRequired[int | None]
+    rows_unchanged: NotRequired[int | None]
+    rows_retried: NotRequired[int | None]
+    rows_absent: NotRequired[int | None]
+    rows_without_key: NotRequired[int | None]
+    rows_without_key_path: NotRequired[str | None]
+    state_version: NotRequired[int | None]
+    #: A dry run (or a sync that sent nothing): the rows that would be sent, and where they are.
+    rows_to_send: NotRequired[int]
+    rows_to_send_path: NotRequired[str]
 
 
 class ImportOutput(TypedDict):

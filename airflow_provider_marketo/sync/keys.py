@@ -33,12 +33,14 @@ def _sql_literal(text: str) -> str:
 
 
 def normalize_key_sql(expression: str, *, email: bool) -> str:
-    """The same rule as :func:`normalize_key`, as a DuckDB expression over ``expression``."""
-    chars = ", ".join(f"chr({ord(c)})" for c in KEY_WHITESPACE)
-    trimmed = f"trim(coalesce({expression}, ''), concat({chars}))"
+    """The same rule as :func:`normalize_key`, as a DuckDB expression over ``expression``.
+
+    ASCII lower-casing: ``lower()`` on a value whose bytes are all ASCII (``strlen`` = ``length``),
+    else an exact ``translate`` of A-Z (``translate`` alone is four times slower on every row)."""
+    trimmed = f"trim(coalesce({expression}, ''), {_sql_literal(KEY_WHITESPACE)})"
     if not email:
         return trimmed
     return (
-        f"translate({trimmed}, {_sql_literal(string.ascii_uppercase)}, "
-        f"{_sql_literal(string.ascii_lowercase)})"
+        f"CASE WHEN strlen({trimmed}) = length({trimmed}) THEN lower({trimmed}) ELSE translate({trimmed}, "
+        f"{_sql_literal(string.ascii_uppercase)}, {_sql_literal(string.ascii_lowercase)}) END"
     )

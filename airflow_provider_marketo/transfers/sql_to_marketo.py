@@ -283,8 +283,11 @@ class SqlToMarketoOperator(BaseImportOperator):
                         f"The SQL on {self.sql_conn_id!r} returned no result set; it must be a SELECT."
                     )
                 columns = [str(column[0]) for column in cursor.description]
+                # sync: with field_mapping, the checks see the Marketo names of the mapped columns.
+                mapping = self.field_mapping
+                sent = columns if mapping is None else [mapping[c] for c in columns if c in mapping]
                 validate_header(
-                    columns,
+                    sent,
                     file_format=file_format,
                     lookup_field=self.lookup_column,
                     required=self.required_columns,
@@ -293,7 +296,7 @@ class SqlToMarketoOperator(BaseImportOperator):
                 check_writable_header(columns, file_format=file_format, source_name=source_name)
                 check_schema = super()._header_check(MarketoHook(self.marketo_conn_id), staged)
                 if batch and check_schema is not None:
-                    check_schema(columns)  # before any row is staged (an empty result calls no Marketo)
+                    check_schema(sent)  # before any row is staged (an empty result calls no Marketo)
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 with staged.open("wb") as stream:  # type: ignore[no-untyped-call]
                     planner = PlanningWriter(

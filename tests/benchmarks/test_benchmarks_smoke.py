@@ -14,6 +14,7 @@ from benchmarks import (
     bench_deferral,
     bench_polling,
     bench_staging,
+    bench_sync,
     bench_throughput,
     bench_triggers,
     bench_upload,
@@ -42,6 +43,7 @@ CASES: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "throughput": ("import throughput", lambda: bench_throughput.run(parts=(1, 2), part_size=5_000)),
     "deferral": ("deferral", lambda: bench_deferral.run(megabytes=20, parts=2, job_seconds=1.0)),
     "staging": ("staged export", lambda: bench_staging.run(megabytes=2, repeats=1)),
+    "sync": ("change-only sync", lambda: bench_sync.run((2_000, 4_000), e2e_rows=500)),
 }
 
 

@@ -394,6 +394,8 @@ def test_template_fields() -> None:
         "manifest_path",
         "results_path",
         "staging_path",
+        "sync_state_path",
+        "full_refresh",
     }
     assert {"api_name"} < set(BulkCustomObjectImportOperator.template_fields)
     assert {"program_id", "program_member_status"} < set(BulkProgramMemberImportOperator.template_fields)
