@@ -238,27 +238,13 @@ def prepare_source(
     files, the plan's parts). A resume that only finishes submitted jobs (``completing``) needs no copy.
     """
     files = list_files(source)
-    if parquet_files(files, options):
-        file_format = check_format(options.format) if options.format else "csv"
-        prepared = PreparedSource(staged_file(), staged_file(), file_format, files.identity)
-        if resuming and prepared.path.exists():
-            log.info("Resuming with the staged copy %s of %s (not read again).", prepared.path, source)
-            return prepared
-        if completing:
-            log.info("Every part of %s is submitted: finishing without its staged copy.", source)
-            return prepared
-        stage_parquet_export(
-            files,
-            prepared.path,
-            file_format=file_format,
-            lookup_field=lookup_field,
-            required=required,
-            log=log,
-        )
-        return prepared
-    if not options.needs_staging(files):
+    parquet = parquet_files(files, options)
+    if not parquet and not options.needs_staging(files):
         return PreparedSource(source)
-    file_format = options.staged_format(files)
+    if parquet:
+        file_format = check_format(options.format) if options.format else "csv"
+    else:
+        file_format = options.staged_format(files)
     prepared = PreparedSource(staged_file(), staged_file(), file_format, files.identity)
     if resuming and prepared.path.exists():
         log.info("Resuming with the staged copy %s of %s (not read again).", prepared.path, source)
@@ -273,6 +259,16 @@ def prepare_source(
             prepared.path,
             source,
         )
+    if parquet:
+        stage_parquet_export(
+            files,
+            prepared.path,
+            file_format=file_format,
+            lookup_field=lookup_field,
+            required=required,
+            log=log,
+        )
+        return prepared
     staged = stage_export(
         files,
         prepared.path,

@@ -33,7 +33,7 @@ from airflow_provider_marketo.operators._staging import staged_path, to_object_s
 from airflow_provider_marketo.results.files import open_for_writing
 from airflow_provider_marketo.results.names import ResultNames
 from airflow_provider_marketo.schema import fetch_schema
-from airflow_provider_marketo.sync.diff import DUPLICATE_KEYS, Baseline, Source, run_diff
+from airflow_provider_marketo.sync.diff import COUNT_NAMES, DUPLICATE_KEYS, Baseline, Source, run_diff
 from airflow_provider_marketo.sync.engine import (
     connect,
     copy_options,
@@ -65,14 +65,7 @@ if TYPE_CHECKING:
 
 DIFF_NAME = "diff.json"
 #: Counts a sync adds to the summary (and a dry run reports).
-SUMMARY_COUNTS = (
-    "rows_new",
-    "rows_changed",
-    "rows_unchanged",
-    "rows_retried",
-    "rows_absent",
-    "rows_without_key",
-)
+SUMMARY_COUNTS = tuple(n for n in COUNT_NAMES if n not in ("rows_total", "duplicate_keys", "rows_to_send"))
 #: Summary entries that name files under the sync folder (dropped with it when no results_path).
 _RESULT_PATHS = ("results_path", "report_path", "failures_path", "warnings_path")
 
