@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import time
 import warnings
@@ -58,7 +57,7 @@ from airflow_provider_marketo.operators._state import (
 from airflow_provider_marketo.operators._submission import Submission
 from airflow_provider_marketo.operators.output import ImportOutput, make_output
 from airflow_provider_marketo.results import ImportResultError, ResultChecks, ResultNames, finish_batches
-from airflow_provider_marketo.results.files import open_for_writing
+from airflow_provider_marketo.results.finish import write_report
 from airflow_provider_marketo.schema import check_header, fetch_schema
 from airflow_provider_marketo.triggers.bulk_import import DEFAULT_MAX_TRANSIENT_ERRORS, BulkImportTrigger
 from airflow_provider_marketo.utils.formats import check_format, infer_format
@@ -93,8 +92,7 @@ def rows_sent_of(task: BaseOperator | MappedOperator) -> XComArg:
 def _with_report(summary: dict[str, Any]) -> dict[str, Any]:
     """``summary``, written again as its ``report.json`` (when it has one) after fields were added."""
     if summary.get("report_path"):
-        with open_for_writing(to_object_storage_path(summary["report_path"])) as out:
-            out.write(json.dumps(summary, indent=1).encode())
+        write_report(to_object_storage_path(summary["report_path"]), summary)
     return summary
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.limits import LIST_IDS_PER_CALL
 from airflow_provider_marketo.objects import ListMemberChange
 from airflow_provider_marketo.operators._state import TaskLog
-from airflow_provider_marketo.results.files import open_for_writing
+from airflow_provider_marketo.results.finish import write_report
 from airflow_provider_marketo.sync.keys import is_email_field, normalize_key
 from airflow_provider_marketo.utils.formats import FORMATS
 
@@ -344,5 +343,4 @@ def _write_report(
             {"id": c.lead_id, "status": c.status, "reasons": [list(r) for r in c.reasons]} for c in skipped
         ],
     }
-    with open_for_writing(report) as out:
-        out.write(json.dumps({**summary, "list_mirror": mirror}, indent=1).encode())
+    write_report(report, {**summary, "list_mirror": mirror})

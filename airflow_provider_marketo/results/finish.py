@@ -96,8 +96,7 @@ def finish_batches(
     if results_dir is not None:
         report = results_dir / names.report
         summary["report_path"] = str(report)
-        with open_for_writing(report) as out:
-            out.write(json.dumps(summary, indent=1).encode())
+        write_report(report, summary)
     if problems:
         ti.xcom_push(key="return_value", value=summary)
         raise ImportResultError(summary["message"], summary)
@@ -108,6 +107,12 @@ def finish_batches(
         summary["rows_with_warning"],
     )
     return summary
+
+
+def write_report(report: ObjectStoragePath, document: Mapping[str, Any]) -> None:
+    """Write a task instance's ``report.json`` (the summary, and what later steps add to it)."""
+    with open_for_writing(report) as out:
+        out.write(json.dumps(document, indent=1).encode())
 
 
 def _collect(
