@@ -22,6 +22,9 @@ The package imports these names from here, never from where one minor keeps them
   after its transport is built, its lifespan then exits and removes the services registry from the
   app, and every task fails (``KeyError: 'svcs_registry'``); :func:`keep_in_process_api_alive`
   keeps a reference (3.1 and 3.3 need nothing).
+- Asking whether an asset exists (:func:`asset_exists`): the Execution API's by-uri lookup sees only
+  active assets, so an asset that Airflow created on an alias event (inactive until a DAG declares
+  it) is found through its events; 3.1's events lookup takes no ``limit``.
 - ``DagBag`` (scripts and tests only): ``airflow.dag_processing.dagbag`` from 3.2,
   ``airflow.models.dagbag`` in 3.1.
 """
@@ -114,8 +117,11 @@ class VariableTaskStore:
 
     delete_on_success = True
 
-    def __init__(self, comms: Any) -> None:
+    def __init__(self, comms: Any, description: str | None = None) -> None:
         self._comms = comms
+        self._description = description or (
+            "airflow-provider-marketo task state; deleted when its task instance succeeds"
+        )
 
     @staticmethod
     def variable_key(key: str) -> str:
@@ -157,8 +163,7 @@ class VariableTaskStore:
         if len(text) > VARIABLE_COMPRESS_ABOVE:
             packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
             text = json.dumps({_COMPRESSED: packed})
-        description = "airflow-provider-marketo task state; deleted when its task instance succeeds"
-        self._comms.send(PutVariable(key=self.variable_key(key), value=text, description=description))
+        self._comms.send(PutVariable(key=self.variable_key(key), value=text, description=self._description))
 
     def delete(self, key: str) -> None:
         from airflow.sdk.execution_time.comms import DeleteVariable
@@ -180,6 +185,43 @@ def task_state_store(context: Mapping[str, object]) -> object | None:
         "(no supervisor for Variables): the retry manifest is kept in object storage instead.",
         AIRFLOW_VERSION_STRING,
     )
+    return None
+
+
+def shared_variables(description: str) -> VariableTaskStore | None:
+    """Airflow Variables (JSON values) through the running task's supervisor, on every minor; ``None``
+    outside Airflow's task runner."""
+    comms = _supervisor_comms()
+    return None if comms is None else VariableTaskStore(comms, description)
+
+
+def asset_exists(uri: str) -> bool | None:
+    """Whether Airflow's metadata database has the asset ``name=uri, uri=uri``: one that has events
+    (an asset created on an alias event stays inactive), or an active one (declared by a DAG). ``None``
+    outside Airflow's task runner or when the supervisor gives another answer."""
+    comms = _supervisor_comms()
+    if comms is None:
+        return None
+    from airflow.sdk.execution_time.comms import (
+        AssetEventsResult,
+        AssetResult,
+        GetAssetByUri,
+        GetAssetEventByAsset,
+    )
+
+    limit: dict[str, Any] = {"limit": 1} if AIRFLOW_V_3_2_PLUS else {}
+    try:
+        events = comms.send(GetAssetEventByAsset(name=uri, uri=uri, **limit))
+        if isinstance(events, AssetEventsResult) and events.asset_events:
+            return True
+        answer = comms.send(GetAssetByUri(uri=uri))
+    except Exception as err:  # an error frame: AirflowRuntimeError carrying an ErrorResponse
+        answer = getattr(err, "error", None)
+    if isinstance(answer, AssetResult):
+        return True
+    if getattr(getattr(answer, "error", None), "name", None) == "ASSET_NOT_FOUND":
+        return False
+    log.debug("No answer on whether asset %s exists: %r", uri, answer)
     return None
 
 
@@ -281,12 +323,14 @@ __all__ = [
     "TaskDeferred",
     "VariableTaskStore",
     "amask_secret",
+    "asset_exists",
     "conf",
     "dag_bag",
     "keep_in_process_api_alive",
     "legacy_field_behaviour",
     "legacy_form_widgets",
     "mask_secret",
+    "shared_variables",
     "storage_conn_id",
     "storage_namespace",
     "task_state_store",

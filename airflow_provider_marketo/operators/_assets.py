@@ -16,22 +16,34 @@ when it is created; the task that finishes the import (the operator with ``wait_
 sensor) adds an event for each object written through that alias, with the summary's counts and the
 batch ids as the event's ``extra``. A DAG can be scheduled on the ``Asset`` with the URI (or
 on the alias). Airflow 3.1, 3.2 and 3.3 create the asset on its first event if no DAG declared it.
+
+Airflow creates that asset while it stores the task's success. Two tasks that do it for the same new
+asset at the same moment (the imports of one DAG run, which start and finish together) collide on the
+asset table's unique key, and the API server marks the later task failed, without a retry, although its
+import succeeded. So before the first event of an asset that does not exist yet, the tasks agree on
+one creator (:func:`one_creator_at_a_time`); once the asset exists this costs one lookup.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow.sdk import Asset, AssetAlias
 
+from airflow_provider_marketo import _compat
 from airflow_provider_marketo.hooks.marketo import MarketoHook
 from airflow_provider_marketo.objects import BulkTarget
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
+
+_log = logging.getLogger(__name__)
 
 
 class _ImportOperator(Protocol):
@@ -48,6 +60,15 @@ SCHEME = "marketo"
 ALIAS_PREFIX = "marketo:"
 #: Summary keys copied into the event's ``extra`` (counts; file paths and messages are left out).
 EXTRA_KEYS = ("status", "rows_sent", "rows_processed", "rows_failed", "rows_with_warning", "rows_accounted")
+#: Seconds between writing a claim to create a new asset and reading it back: every task that finishes
+#: within this time of another sees the last claim, and only its writer creates the asset.
+CLAIM_SETTLE = 2.0
+#: Seconds a task that did not win the claim waits for the asset to exist before it adds its event anyway.
+CREATION_WAIT = 60.0
+#: Seconds between two lookups of the asset while waiting.
+CREATION_POLL = 0.5
+#: Prefix of the Airflow Variable that holds a claim (deleted by the task that wins it).
+CLAIM_PREFIX = "marketo_asset_claim:"
 _MUNCHKIN = re.compile(r"^([0-9]{3}-[A-Za-z0-9]{3}-[0-9]{3})\.mktorest\.com$", re.IGNORECASE)
 
 
@@ -106,11 +127,63 @@ def event_extra(summary: Mapping[str, Any], batch_ids: Sequence[int]) -> dict[st
     return extra
 
 
+class _Claims(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def set(self, key: str, value: Any) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+def one_creator_at_a_time(
+    uris: Sequence[str],
+    *,
+    log: Any,
+    exists: Callable[[str], bool | None] = _compat.asset_exists,
+    claims: _Claims | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Return when this task may add the events of ``uris`` without creating an asset at the same moment
+    as another task.
+
+    A URI that exists (or whose existence cannot be asked: outside a task runner) needs nothing. For a
+    new one the task writes a claim into an Airflow Variable, waits :data:`CLAIM_SETTLE` seconds and
+    reads it back: the last writer (or a task that finds the claim gone) creates the asset and deletes
+    the claim; the others wait until the asset exists, at most :data:`CREATION_WAIT` seconds (a creator
+    that died leaves them to create it)."""
+    new = [uri for uri in uris if exists(uri) is False]
+    if not new:
+        return
+    if claims is None:
+        claims = _compat.shared_variables("airflow-provider-marketo: a task is creating this Airflow asset")
+        if claims is None:
+            return
+    me = uuid.uuid4().hex
+    for uri in new:
+        key = CLAIM_PREFIX + uri
+        claims.set(key, me)
+        sleep(CLAIM_SETTLE)
+        holder = claims.get(key)
+        if holder in (None, me):
+            claims.delete(key)
+            log.info("Asset %s is new: this task creates it.", uri)
+            continue
+        deadline = clock() + CREATION_WAIT
+        while not exists(uri):
+            if clock() >= deadline:
+                log.warning(
+                    "Asset %s was claimed by another task but not created in %.0f s.", uri, CREATION_WAIT
+                )
+                break
+            sleep(CREATION_POLL)
+
+
 def record_import_events(
     context: Context,
     outlets: Iterable[Any],
     uris: Sequence[str],
     extra: dict[str, Any],
+    *,
+    log: Any = None,
 ) -> list[str]:
     """Add an event for each URI through the operator's alias; return the URIs recorded (none when the
     operator has no Marketo alias, e.g. one removed from its outlets, or the context no outlet events)."""
@@ -118,6 +191,7 @@ def record_import_events(
     accessors = context.get("outlet_events")
     if alias is None or accessors is None:  # no alias, or called outside a task runner
         return []
+    one_creator_at_a_time(uris, log=log or _log)
     events = accessors[alias]
     for uri in uris:
         events.add(Asset(uri=uri, name=uri), extra=extra)
@@ -141,7 +215,9 @@ def record_finished_import(
     base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
     list_id = params.get("listId")
     uris = asset_uris(base_url, target, list_id=None if list_id is None else int(list_id))
-    recorded = record_import_events(context, operator.outlets, uris, event_extra(summary, batch_ids))
+    recorded = record_import_events(
+        context, operator.outlets, uris, event_extra(summary, batch_ids), log=operator.log
+    )
     if recorded:
         operator.log.info("Asset events recorded for %s.", ", ".join(recorded))
     return recorded

@@ -390,6 +390,16 @@ def test_instance_budget_across_worker_processes(
     default, recommended = measured["marketo_budget_default"], measured["marketo_budget_recommended"]
     assert recommended["state"] == "success", recommended
     assert recommended["leads"] == 2000, recommended
+    # The four tasks that wait for their jobs finish together and add the first event of the same new
+    # asset: one creates it, none is failed on the asset table's unique key (operators/_assets.py).
+    uri = f"marketo://{sim.base_url.split('://', 1)[1]}/leads"
+    with sqlite3.connect(cluster.home / "airflow.db") as db:
+        (events,) = db.execute(
+            "SELECT count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE a.uri = ? AND e.source_dag_id = 'marketo_budget_recommended'",
+            (uri,),
+        ).fetchone()
+    assert events == 4, (uri, events)
     assert len(default["hosts"]) == 2, default  # the four tasks ran on both workers
     # Without the setup the instance sees four processes' budgets and jobs (each 606 makes the hook
     # wait out Marketo's window, so a few answers cost a lot of time); with it, none or almost none.

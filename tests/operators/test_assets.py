@@ -3,6 +3,7 @@ declares, and the events recorded through it (run on Airflow 3.1, 3.2 and 3.3)."
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,15 @@ from airflow.sdk import DAG, Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_marketo.objects import BulkTarget
-from airflow_provider_marketo.operators._assets import asset_uris, instance_of
+from airflow_provider_marketo.operators._assets import (
+    CLAIM_PREFIX,
+    CLAIM_SETTLE,
+    CREATION_POLL,
+    CREATION_WAIT,
+    asset_uris,
+    instance_of,
+    one_creator_at_a_time,
+)
 from airflow_provider_marketo.operators.bulk_import import (
     BulkCustomObjectImportOperator,
     BulkLeadImportOperator,
@@ -146,3 +155,115 @@ def test_sensor_records_the_event_of_the_jobs_it_finished(
     # The object only: the sensor does not know the import's list_id.
     assert event.dest_asset_key.uri == f"marketo://{marketo_simulator.base_url.split('://', 1)[1]}/leads"
     assert event.extra["batch_ids"] == batch_ids and event.extra["rows_processed"] == 10
+
+
+class _Variables:
+    """Airflow Variables shared by the tasks of a test: last writer wins, as in the metadata database."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.writes: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.writes.append(key)
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+URI = "marketo://123-ABC-456/leads"
+
+
+def test_an_asset_that_exists_needs_no_claim() -> None:
+    variables, clock = _Variables(), _Clock()
+    one_creator_at_a_time(
+        [URI],
+        log=logging.getLogger("t"),
+        exists=lambda uri: True,
+        claims=variables,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    assert variables.writes == [] and clock.now == 0
+
+
+def test_outside_a_task_runner_nothing_is_asked() -> None:
+    variables = _Variables()
+    one_creator_at_a_time([URI], log=logging.getLogger("t"), exists=lambda uri: None, claims=variables)
+    assert variables.writes == []
+
+
+def test_the_last_claim_creates_a_new_asset_and_deletes_its_claim(caplog: pytest.LogCaptureFixture) -> None:
+    variables, clock = _Variables(), _Clock()
+    with caplog.at_level(logging.INFO):
+        one_creator_at_a_time(
+            [URI],
+            log=logging.getLogger("t"),
+            exists=lambda uri: False,
+            claims=variables,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+    assert variables.writes == [CLAIM_PREFIX + URI] and variables.values == {}
+    assert clock.now == CLAIM_SETTLE
+    assert f"Asset {URI} is new: this task creates it." in caplog.text
+
+
+def test_a_task_whose_claim_was_overwritten_waits_until_the_asset_exists() -> None:
+    """Two tasks finish together: the other wrote its claim after ours, so it creates the asset (when its
+    success is stored) and this one adds its event only once the asset is there."""
+    variables, clock = _Variables(), _Clock()
+    answers = iter([False, False, False, True])
+
+    def other_task_claims(seconds: float) -> None:
+        clock.sleep(seconds)
+        if seconds == CLAIM_SETTLE:
+            variables.set(CLAIM_PREFIX + URI, "the other task")
+
+    one_creator_at_a_time(
+        [URI],
+        log=logging.getLogger("t"),
+        exists=lambda uri: next(answers),
+        claims=variables,
+        sleep=other_task_claims,
+        clock=clock,
+    )
+    assert variables.values == {CLAIM_PREFIX + URI: "the other task"}  # the creator deletes its own claim
+    assert clock.now == CLAIM_SETTLE + 2 * CREATION_POLL
+
+
+def test_a_creator_that_never_creates_leaves_the_waiting_task_to_do_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    variables, clock = _Variables(), _Clock()
+
+    def other_task_claims(seconds: float) -> None:
+        clock.sleep(seconds)
+        if seconds == CLAIM_SETTLE:
+            variables.set(CLAIM_PREFIX + URI, "a task that died")
+
+    one_creator_at_a_time(
+        [URI],
+        log=logging.getLogger("t"),
+        exists=lambda uri: False,
+        claims=variables,
+        sleep=other_task_claims,
+        clock=clock,
+    )
+    assert CLAIM_SETTLE + CREATION_WAIT <= clock.now < CLAIM_SETTLE + CREATION_WAIT + 1
+    assert "was claimed by another task but not created in 60 s" in caplog.text
