@@ -59,7 +59,16 @@ SCHEME = "marketo"
 #: Prefix of the alias each import operator declares among its outlets.
 ALIAS_PREFIX = "marketo:"
 #: Summary keys copied into the event's ``extra`` (counts; file paths and messages are left out).
-EXTRA_KEYS = ("status", "rows_sent", "rows_processed", "rows_failed", "rows_with_warning", "rows_accounted")
+EXTRA_KEYS = (
+    "status",
+    "rows_sent",
+    "rows_processed",
+    "rows_failed",
+    "rows_with_warning",
+    "rows_accounted",
+    "list_added",
+    "list_removed",
+)
 #: Seconds between writing a claim to create a new asset and reading it back: every task that finishes
 #: within this time of another sees the last claim, and only its writer creates the asset.
 CLAIM_SETTLE = 2.0
@@ -207,14 +216,19 @@ def record_finished_import(
     batch_ids: Sequence[int],
 ) -> list[str]:
     """The events of a finished import (``params``: its create parameters, for ``listId``); logged.
+    A list mirror that removed members without any import job records the list's event alone.
 
     Called by the import operators (``wait_for_completion``) and by ``BulkImportSensor``, which does not
     know the import's ``list_id`` and records the object's event only."""
-    if not batch_ids:  # no job ran: nothing was written
-        return []
-    base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
     list_id = params.get("listId")
-    uris = asset_uris(base_url, target, list_id=None if list_id is None else int(list_id))
+    if batch_ids:
+        base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
+        uris = asset_uris(base_url, target, list_id=None if list_id is None else int(list_id))
+    elif summary.get("list_removed") and not summary.get("dry_run"):  # a list mirror without jobs
+        base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
+        uris = asset_uris(base_url, target, list_id=int(summary["list_id"]))[1:]
+    else:  # nothing was written
+        return []
     recorded = record_import_events(
         context, operator.outlets, uris, event_extra(summary, batch_ids), log=operator.log
     )

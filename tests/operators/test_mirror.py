@@ -263,3 +263,28 @@ def test_export_keys_reads_the_whole_file_with_its_delimiter(tmp_path: Path) -> 
     assert (keys, no_key) == ({"a@x.com", "b@x.com"}, 1)
     with pytest.raises(AirflowFailException, match="no column 'sfdcLeadId'"):
         _mirror.export_keys(ObjectStoragePath(path.as_uri()), "tsv", "sfdcLeadId")
+
+
+def test_a_mirror_without_import_jobs_records_the_list_event_alone(
+    marketo_simulator: MarketoSimulator, marketo_conn_id: str, tmp_path: Path
+) -> None:
+    """An empty export mirrored (the guard lifted) removes every member and creates no job: the list
+    changed, so its asset gets an event; the leads did not, so theirs gets none (operators/_assets.py)."""
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    _seed(marketo_simulator, _emails(0, 4))
+    empty = write_rows(tmp_path / "empty.csv", _rows([]))
+    op = _op(empty, max_list_removals=None)
+    context = make_context(FakeTaskInstance())
+    context["outlet_events"] = OutletEventAccessors()
+    output = op.execute(context)
+    assert output["batches"] == [] and output["result"]["list_removed"] == 4
+    events = context["outlet_events"][op.outlets[0]].asset_alias_events
+    host = marketo_simulator.base_url.split("://", 1)[1]
+    assert [e.dest_asset_key.uri for e in events] == [f"marketo://{host}/lists/{LIST_ID}"]
+    assert events[0].extra["list_removed"] == 4 and events[0].extra["batch_ids"] == []
+    dry = _op(empty, task_id="dry", max_list_removals=None, dry_run=True)
+    dry_context = make_context(FakeTaskInstance(task_id="dry"))
+    dry_context["outlet_events"] = OutletEventAccessors()
+    dry.execute(dry_context)
+    assert dry_context["outlet_events"][dry.outlets[0]].asset_alias_events == []  # a dry run writes nothing
