@@ -283,3 +283,64 @@ def test_a_manifest_that_cannot_be_deleted_does_not_fail_the_import(
     assert len(op_for(source, marketo_conn_id).execute(make_context())["batches"]) == 1
     assert "Could not delete the import manifest in the Airflow Variable" in capsys.readouterr().out
     assert list(supervisor.variables) == [f"{STATE_KEY}.{SCOPE.key}"]  # left for a later success
+
+
+@pytest.mark.marketo_simulator(rows_per_second=500)
+@pytest.mark.usefixtures("running_clock")
+@pytest.mark.parametrize("minor", MINORS)
+def test_a_sync_retried_on_another_worker_sends_its_changes_once_and_commits(
+    minor: str,
+    tmp_path: Path,
+    marketo_simulator: Any,
+    marketo_conn_id: str,
+    create_spy: CreateSpy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change-only sync killed after its first part on worker 1 is retried on worker 2, whose TMPDIR
+    has neither the diff nor the file it sent: it diffs again against the same committed version (the
+    commit waits for Marketo's results), gets the same rows, skips the part Marketo accepted and commits
+    once; the next run sends nothing."""
+    supervisor, store = store_for(minor, monkeypatch)
+    state = (tmp_path / "state").as_uri()
+    night0 = lead_rows(600)
+    night1 = [
+        night0[0],
+        *([*row[:1], f"Changed{i}", *row[2:]] if i % 2 else row for i, row in enumerate(night0[1:])),
+    ]
+    changed = [row for row in night1[1:] if row[1].startswith("Changed")]
+    assert len(changed) == 300
+    zero, one, two = Worker(tmp_path, "0"), Worker(tmp_path, "1"), Worker(tmp_path, "2")
+    sync = {"changes_only": True, "sync_state_path": state, "wait_for_completion": True, "retries": 1}
+
+    zero.enter(monkeypatch)
+    first = gzip_export(tmp_path / "night0", night0)
+    op_for(first, marketo_conn_id, **sync).execute(
+        make_context(FakeTaskInstance(run_id="night0", max_tries=1), task_state_store=store)
+    )
+    jobs_night0 = len(our_jobs(marketo_simulator))
+
+    source = gzip_export(tmp_path / "night1", night1)
+    one.enter(monkeypatch)
+    create_spy.calls, create_spy.fail_after = 0, 1  # worker 1 dies after its first part
+    with pytest.raises(SystemExit):
+        op_for(source, marketo_conn_id, **sync).execute(
+            make_context(FakeTaskInstance(run_id="night1", max_tries=1), task_state_store=store)
+        )
+    assert len(our_jobs(marketo_simulator)) == jobs_night0 + 1
+    two.enter(monkeypatch)
+    create_spy.fail_after = None
+    output = op_for(source, marketo_conn_id, **sync).execute(
+        make_context(FakeTaskInstance(run_id="night1", try_number=2, max_tries=1), task_state_store=store)
+    )
+    batch_ids = [batch["batch_id"] for batch in output["batches"]]
+    assert len(batch_ids) >= 3
+    assert set(uploads_per_part(marketo_simulator).values()) == {1}  # no part twice, over both nights
+    assert received_rows(marketo_simulator, batch_ids) == [night1[0], *changed]
+    assert output["result"]["rows_changed"] == 300 and output["result"]["state_version"] == 2
+    assert sorted(p.name for p in source.parent.iterdir()) == ["leads.csv.gz"]
+    assert supervisor.variables == {}
+
+    again = op_for(source, marketo_conn_id, **sync).execute(
+        make_context(FakeTaskInstance(run_id="night2", max_tries=1), task_state_store=store)
+    )
+    assert again["batches"] == [] and again["result"]["rows_unchanged"] == 600
