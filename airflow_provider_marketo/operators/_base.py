@@ -164,7 +164,7 @@ class BaseImportOperator(BaseOperator):
         the report (under ``results_path``, else a folder under ``staging_path``) and return the
         counts; send nothing, commit nothing, and with ``list_membership="mirror"`` report what the
         mirror would add and remove (nothing is removed). The output's ``result`` is a summary of no
-        job with ``dry_run`` true.
+        job with ``dry_run`` true. Templated like ``full_refresh`` (``"{{ params.dry_run }}"``).
     :param field_mapping: source column -> Marketo field; only the mapped columns are sent, and the
         schema check and the header use the Marketo names.
     :param duplicate_keys: ``"fail"`` (default: two rows with one key fail the run before anything
@@ -190,6 +190,7 @@ class BaseImportOperator(BaseOperator):
         "results_path",
         "sync_state_path",
         "full_refresh",
+        "dry_run_mode",
     )
     ui_color = "#5c4ee5"
     ui_fgcolor = "#ffffff"
@@ -221,7 +222,7 @@ class BaseImportOperator(BaseOperator):
         changes_only: bool = False,
         sync_state_path: str | ObjectStoragePath | None = None,
         full_refresh: bool | str = False,
-        dry_run: bool = False,
+        dry_run: bool | str = False,
         field_mapping: dict[str, str] | None = None,
         duplicate_keys: str = "fail",
         **kwargs: Any,
@@ -305,6 +306,11 @@ class BaseImportOperator(BaseOperator):
     def file_format(self, source: ObjectStoragePath) -> str:
         """The format (csv, tsv, ssv) of the file :meth:`resolve_source` returned."""
         raise NotImplementedError
+
+    @property
+    def _dry_run(self) -> bool:
+        """``dry_run`` as rendered (a bool, or ``"True"``/``"False"`` from a template)."""
+        return _sync.as_bool(self.dry_run_mode, "dry_run")
 
     # The kind's rules (from :meth:`import_kind`).
 
@@ -402,7 +408,7 @@ class BaseImportOperator(BaseOperator):
         source, synced = self._to_send(context, export)
         if (
             synced is not None
-            or self.dry_run_mode
+            or self._dry_run
             or (self.mirror is not None and not has_data_rows(*self._export))
         ):
             # Nothing is sent: a dry run, nothing changed since the last sync, or an empty export
@@ -573,10 +579,10 @@ class BaseImportOperator(BaseOperator):
             export=source,
             file_format=file_format,
             summary=summary,
-            rows_imported=None if self.dry_run_mode else self._rows_written,
+            rows_imported=None if self._dry_run else self._rows_written,
             results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
             report_name=ResultNames.of(context["ti"]).report,
-            dry_run=self.dry_run_mode,
+            dry_run=self._dry_run,
             max_busy_wait=self.max_queue_wait,
             poll_interval=self.poll_interval,
             log=self.log,

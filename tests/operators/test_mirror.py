@@ -288,3 +288,21 @@ def test_a_mirror_without_import_jobs_records_the_list_event_alone(
     dry_context["outlet_events"] = OutletEventAccessors()
     dry.execute(dry_context)
     assert dry_context["outlet_events"][dry.outlets[0]].asset_alias_events == []  # a dry run writes nothing
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_dry_run_is_templated(
+    marketo_simulator: MarketoSimulator, marketo_conn_id: str, tmp_path: Path, dry_run: bool
+) -> None:
+    """``dry_run="{{ params.dry_run }}"`` renders ``"True"``/``"False"``: read as booleans (a
+    non-empty ``"False"`` taken as true would make every run a dry run)."""
+    _seed(marketo_simulator, _emails(0, 10))
+    source = write_rows(tmp_path / "leads.csv", _rows(_emails(3, 13)))
+    op = _op(source, dry_run="{{ params.dry_run }}")
+    context = make_context(FakeTaskInstance())
+    op.render_template_fields({**context, "params": {"dry_run": dry_run}})
+    assert op.dry_run_mode == str(dry_run)
+    summary = op.execute(context)["result"]
+    assert summary["dry_run"] is dry_run and summary["list_removed"] == 3
+    assert len(_removed_ids(marketo_simulator)) == (0 if dry_run else 3)
+    assert _members(marketo_simulator) == set(_emails(0, 10) if dry_run else _emails(3, 13))
