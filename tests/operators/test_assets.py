@@ -4,6 +4,7 @@ declares, and the events recorded through it (run on Airflow 3.1, 3.2 and 3.3)."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -224,25 +225,33 @@ def test_the_last_claim_creates_a_new_asset_and_deletes_its_claim(caplog: pytest
     assert f"Asset {URI} is new: this task creates it." in caplog.text
 
 
-def test_a_task_whose_claim_was_overwritten_waits_until_the_asset_exists() -> None:
-    """Two tasks finish together: the other wrote its claim after ours, so it creates the asset (when its
-    success is stored) and this one adds its event only once the asset is there."""
+def _claim_while_another_task_finishes(
+    holder: str, exists: Callable[[str], bool]
+) -> tuple[_Variables, _Clock]:
+    """Run the claim of this task while another task (``holder``) writes its claim after ours."""
     variables, clock = _Variables(), _Clock()
-    answers = iter([False, False, False, True])
 
     def other_task_claims(seconds: float) -> None:
         clock.sleep(seconds)
         if seconds == CLAIM_SETTLE:
-            variables.set(CLAIM_PREFIX + URI, "the other task")
+            variables.set(CLAIM_PREFIX + URI, holder)
 
     one_creator_at_a_time(
         [URI],
         log=logging.getLogger("t"),
-        exists=lambda uri: next(answers),
+        exists=exists,
         claims=variables,
         sleep=other_task_claims,
         clock=clock,
     )
+    return variables, clock
+
+
+def test_a_task_whose_claim_was_overwritten_waits_until_the_asset_exists() -> None:
+    """Two tasks finish together: the other wrote its claim after ours, so it creates the asset (when its
+    success is stored) and this one adds its event only once the asset is there."""
+    answers = iter([False, False, False, True])
+    variables, clock = _claim_while_another_task_finishes("the other task", lambda uri: next(answers))
     assert variables.values == {CLAIM_PREFIX + URI: "the other task"}  # the creator deletes its own claim
     assert clock.now == CLAIM_SETTLE + 2 * CREATION_POLL
 
@@ -250,20 +259,6 @@ def test_a_task_whose_claim_was_overwritten_waits_until_the_asset_exists() -> No
 def test_a_creator_that_never_creates_leaves_the_waiting_task_to_do_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    variables, clock = _Variables(), _Clock()
-
-    def other_task_claims(seconds: float) -> None:
-        clock.sleep(seconds)
-        if seconds == CLAIM_SETTLE:
-            variables.set(CLAIM_PREFIX + URI, "a task that died")
-
-    one_creator_at_a_time(
-        [URI],
-        log=logging.getLogger("t"),
-        exists=lambda uri: False,
-        claims=variables,
-        sleep=other_task_claims,
-        clock=clock,
-    )
+    _, clock = _claim_while_another_task_finishes("a task that died", lambda uri: False)
     assert CLAIM_SETTLE + CREATION_WAIT <= clock.now < CLAIM_SETTLE + CREATION_WAIT + 1
     assert "was claimed by another task but not created in 60 s" in caplog.text
