@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_marketo.sync.engine import (
+    ORDERLESS_THREADS,
     copy_options,
     import_duckdb,
     input_error,
@@ -110,6 +111,7 @@ def run_diff(
         + ")"
     )
     keyless_cond = " OR ".join(f"{k} = ''" for k in k_names)
+    con.execute("SET threads = 1")
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE today AS SELECT _row, "
@@ -121,10 +123,19 @@ def run_diff(
     total = con.execute("SELECT count(*) FROM today").fetchone()[0]
     keyless = con.execute(f"SELECT count(*) FROM today WHERE {keyless_cond}").fetchone()[0]
     k_list = ", ".join(k_names)
-    dups = con.execute(
-        f"SELECT {k_list}, list(_row ORDER BY _row) FROM today WHERE NOT ({keyless_cond}) "
-        f"GROUP BY {k_list} HAVING count(*) > 1 ORDER BY min(_row)"
-    ).fetchall()
+    # Counted first on several threads (order does not matter here); the rows of each repeated key are
+    # listed only when there are any.
+    con.execute(f"SET threads = {ORDERLESS_THREADS}")
+    repeated = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM today WHERE NOT ({keyless_cond}) "
+        f"GROUP BY {k_list} HAVING count(*) > 1)"
+    ).fetchone()[0]
+    dups = []
+    if repeated:
+        dups = con.execute(
+            f"SELECT {k_list}, list(_row ORDER BY _row) FROM today WHERE NOT ({keyless_cond}) "
+            f"GROUP BY {k_list} HAVING count(*) > 1 ORDER BY min(_row)"
+        ).fetchall()
     if dups and duplicate_keys == "fail":
         raise _duplicate_error(dups, key, source.name)
     # One row per key: the last (keep_last), rows without key apart (no window without duplicates).
@@ -156,6 +167,7 @@ def run_diff(
     absent = con.execute(
         f"SELECT count(*) FROM base b WHERE NOT EXISTS (SELECT 1 FROM keyed t WHERE {on})"
     ).fetchone()[0]
+    con.execute("SET threads = 1")  # the file is read again: row_number() must follow its order
     send_rows = "SELECT _row FROM classified WHERE kind <> 'unchanged'"
     if send_keyless:
         send_rows += f" UNION ALL SELECT _row FROM today WHERE {keyless_cond}"

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 #: DuckDB's memory limit for a sync (spills to disk beyond it).
 DEFAULT_MEMORY_LIMIT = "200MB"
 INSTALL_HINT = "pip install airflow-provider-marketo[sync]"
+#: Threads for statements whose result does not depend on the order rows are read in (joins, counts);
+#: a statement that numbers a file's rows runs on one thread, so a row's number is its place.
+ORDERLESS_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def import_duckdb() -> Any:
@@ -49,8 +52,9 @@ def is_local(path: ObjectStoragePath) -> bool:
 
 @contextmanager
 def connect(spill_dir: str, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> Iterator[Any]:
-    """One DuckDB connection: one thread (so ``row_number() OVER ()`` follows the file's order), the
-    memory limit, temporary files under ``spill_dir``; closed on exit."""
+    """One DuckDB connection: one thread (so ``row_number() OVER ()`` follows the file's order; a
+    statement that does not number rows may raise it to :data:`ORDERLESS_THREADS`), the memory limit,
+    temporary files under ``spill_dir``; closed on exit."""
     duckdb = import_duckdb()
     os.makedirs(spill_dir, exist_ok=True)
     con = duckdb.connect(

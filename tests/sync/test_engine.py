@@ -203,3 +203,25 @@ def test_missing_duckdb_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(sys.modules, "duckdb", None)
     with pytest.raises(ImportError, match=r"airflow-provider-marketo\[sync\]"):
         import_duckdb()
+
+
+def test_a_large_diff_keeps_the_file_order_and_the_last_duplicate(con: Any, tmp_path: Path) -> None:
+    """200,000 rows (many of DuckDB's row groups, so its joins and counts run on several threads):
+    the rows sent are in the file's order, and ``keep_last`` keeps each repeated key's last row."""
+    rows = [f"k{i}@x.com,{i}" for i in range(200_000)]
+    _diff(con, tmp_path, ("email,n\n" + "\n".join(rows) + "\n").encode())
+    snap = _commit(con, tmp_path, None, [JobOutcome(1, 200_000, True)])
+    night = [f"k{i}@x.com,{i if i % 97 else -i}" for i in range(200_000)]
+    night += [f"K{i}@x.com,again{i}" for i in range(0, 200_000, 20_000)]  # repeated keys, last wins
+    counts, sent = _diff(
+        con,
+        tmp_path,
+        ("email,n\n" + "\n".join(night) + "\n").encode(),
+        baseline=Baseline(snap),
+        duplicate_keys="keep_last",
+    )
+    repeated = set(range(0, 200_000, 20_000))
+    expected = [[f"k{i}@x.com", str(-i)] for i in range(0, 200_000, 97) if i not in repeated]
+    expected += [[f"K{i}@x.com", f"again{i}"] for i in sorted(repeated)]
+    assert sent[1:] == expected
+    assert counts["duplicate_keys"] == len(repeated) and counts["rows_changed"] == len(expected)
