@@ -554,10 +554,13 @@ class BaseImportOperator(BaseOperator):
             context["ti"].xcom_push(key="return_value", value=self._output(done, err.summary))
             raise
         self._rows_written = int(summary["rows_processed"])
+        finished = summary
         if synced is not None:
-            summary = _with_report({**summary, **synced})
+            summary = {**summary, **synced}
         summary = _sync.commit(self, context, summary, done, statuses)  # after the checks passed
-        summary = self._mirror_step(context, summary, self._export)
+        if summary is not finished:  # the sync's counts, into the report finish_batches wrote
+            summary = _with_report(summary)
+        summary = self._mirror_step(context, summary, self._export)  # its report adds list_mirror
         record_finished_import(self, context, self.target, self.create_params(), summary, done.batch_ids)
         return self._output(done, summary)
 

@@ -239,6 +239,10 @@ def test_rows_without_key(marketo_simulator: Any, marketo_conn_id: str, tmp_path
     kept = list(csv.reader(io.StringIO((results / "rows_without_key.csv").read_text())))
     assert kept == [HEADER, ["", "Nobody", "1"], ["  ", "Blank", "2"]]
     assert out["rows_without_key_path"].endswith("rows_without_key.csv")
+    # The task's report is its summary: the sync's counts and state version included.
+    report = json.loads((results / "sync.report.json").read_text())
+    assert report == {**out, "report_path": out["report_path"]}
+    assert (report["rows_new"], report["rows_without_key"], report["state_version"]) == (5, 2, 1)
 
 
 def test_dry_run_sends_and_commits_nothing(
