@@ -169,11 +169,16 @@ def one_creator_at_a_time(
     me = uuid.uuid4().hex
     for uri in new:
         key = CLAIM_PREFIX + uri
-        claims.set(key, me)
-        sleep(CLAIM_SETTLE)
-        holder = claims.get(key)
+        try:
+            claims.set(key, me)
+            sleep(CLAIM_SETTLE)
+            holder = claims.get(key)
+            if holder in (None, me):
+                claims.delete(key)
+        except Exception as err:  # the import succeeded: a claim that cannot be kept must not fail it
+            log.warning("Could not claim the creation of asset %s (%s); adding its event anyway.", uri, err)
+            continue
         if holder in (None, me):
-            claims.delete(key)
             log.info("Asset %s is new: this task creates it.", uri)
             continue
         deadline = clock() + CREATION_WAIT

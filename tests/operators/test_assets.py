@@ -262,3 +262,12 @@ def test_a_creator_that_never_creates_leaves_the_waiting_task_to_do_it(
     _, clock = _claim_while_another_task_finishes("a task that died", lambda uri: False)
     assert CLAIM_SETTLE + CREATION_WAIT <= clock.now < CLAIM_SETTLE + CREATION_WAIT + 1
     assert "was claimed by another task but not created in 60 s" in caplog.text
+
+
+def test_a_claim_that_cannot_be_written_does_not_fail_the_import(caplog: pytest.LogCaptureFixture) -> None:
+    class Refusing(_Variables):
+        def set(self, key: str, value: Any) -> None:
+            raise RuntimeError("403: this API user may not write Variables")
+
+    one_creator_at_a_time([URI], log=logging.getLogger("t"), exists=lambda uri: False, claims=Refusing())
+    assert "Could not claim the creation of asset" in caplog.text and "403" in caplog.text
