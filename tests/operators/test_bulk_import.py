@@ -396,6 +396,7 @@ def test_template_fields() -> None:
         "staging_path",
         "sync_state_path",
         "full_refresh",
+        "dry_run_mode",
     }
     assert {"api_name"} < set(BulkCustomObjectImportOperator.template_fields)
     assert {"program_id", "program_member_status"} < set(BulkProgramMemberImportOperator.template_fields)
