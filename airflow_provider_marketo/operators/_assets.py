@@ -172,13 +172,13 @@ def one_creator_at_a_time(
         try:
             claims.set(key, me)
             sleep(CLAIM_SETTLE)
-            holder = claims.get(key)
-            if holder in (None, me):
+            won = claims.get(key) in (None, me)
+            if won:
                 claims.delete(key)
         except Exception as err:  # the import succeeded: a claim that cannot be kept must not fail it
             log.warning("Could not claim the creation of asset %s (%s); adding its event anyway.", uri, err)
             continue
-        if holder in (None, me):
+        if won:
             log.info("Asset %s is new: this task creates it.", uri)
             continue
         deadline = clock() + CREATION_WAIT
@@ -225,15 +225,14 @@ def record_finished_import(
 
     Called by the import operators (``wait_for_completion``) and by ``BulkImportSensor``, which does not
     know the import's ``list_id`` and records the object's event only."""
-    list_id = params.get("listId")
-    if batch_ids:
-        base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
-        uris = asset_uris(base_url, target, list_id=None if list_id is None else int(list_id))
-    elif summary.get("list_removed") and not summary.get("dry_run"):  # a list mirror without jobs
-        base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
-        uris = asset_uris(base_url, target, list_id=int(summary["list_id"]))[1:]
-    else:  # nothing was written
+    list_only = not batch_ids and summary.get("list_removed") and not summary.get("dry_run")
+    if not batch_ids and not list_only:  # nothing was written
         return []
+    list_id = summary["list_id"] if list_only else params.get("listId")
+    base_url = MarketoHook(operator.marketo_conn_id).settings.base_url
+    uris = asset_uris(base_url, target, list_id=None if list_id is None else int(list_id))
+    if list_only:  # a list mirror without jobs wrote the list, not the object
+        uris = uris[1:]
     recorded = record_import_events(
         context, operator.outlets, uris, event_extra(summary, batch_ids), log=operator.log
     )

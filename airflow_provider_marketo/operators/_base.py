@@ -308,7 +308,7 @@ class BaseImportOperator(BaseOperator):
         raise NotImplementedError
 
     @property
-    def _dry_run(self) -> bool:
+    def is_dry_run(self) -> bool:
         """``dry_run`` as rendered (a bool, or ``"True"``/``"False"`` from a template)."""
         return _sync.as_bool(self.dry_run_mode, "dry_run")
 
@@ -408,7 +408,7 @@ class BaseImportOperator(BaseOperator):
         source, synced = self._to_send(context, export)
         if (
             synced is not None
-            or self._dry_run
+            or self.is_dry_run
             or (self.mirror is not None and not has_data_rows(*self._export))
         ):
             # Nothing is sent: a dry run, nothing changed since the last sync, or an empty export
@@ -582,10 +582,10 @@ class BaseImportOperator(BaseOperator):
             export=source,
             file_format=file_format,
             summary=summary,
-            rows_imported=None if self._dry_run else self._rows_written,
+            rows_imported=None if self.is_dry_run else self._rows_written,
             results_dir=None if not self.results_path else to_object_storage_path(self.results_path),
             report_name=ResultNames.of(context["ti"]).report,
-            dry_run=self._dry_run,
+            dry_run=self.is_dry_run,
             max_busy_wait=self.max_queue_wait,
             poll_interval=self.poll_interval,
             log=self.log,

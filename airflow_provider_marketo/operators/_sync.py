@@ -118,7 +118,7 @@ def check_arguments(
 
 def active(op: BaseImportOperator) -> bool:
     """Whether this run goes through the sync (a diff, a dry run or a mapping)."""
-    return bool(op.changes_only or as_bool(op.dry_run_mode, "dry_run") or op.field_mapping is not None)
+    return bool(op.changes_only or op.is_dry_run or op.field_mapping is not None)
 
 
 def sync_folder(op: BaseImportOperator, context: Context) -> ObjectStoragePath:
@@ -131,7 +131,7 @@ def results_dir(op: BaseImportOperator, context: Context, *, jobs: bool = True) 
     ``changes_only`` and ``jobs`` to finish, the sync folder (the commit reads their failures file)."""
     if op.results_path:
         return to_object_storage_path(op.results_path)
-    if as_bool(op.dry_run_mode, "dry_run"):
+    if op.is_dry_run:
         return staged_path(context, op.staging_path, "dry_run")
     return sync_folder(op, context) / "results" if op.changes_only and jobs else None
 
@@ -210,7 +210,7 @@ def prepare(
     send = folder / doc["send"]
     counts = doc["counts"]
     op.log.info("Sync counts: %s.", json.dumps(counts))
-    if as_bool(op.dry_run_mode, "dry_run"):
+    if op.is_dry_run:
         result = _dry_run(op, context, send, doc)
         _remove(folder)
         return Prepared(send, result)
@@ -260,7 +260,7 @@ def _diff(
             key = _key(op)
             store = StateStore(to_object_storage_path(cast("str | ObjectStoragePath", op.sync_state_path)))
             current = store.current()
-            if not as_bool(op.dry_run_mode, "dry_run"):
+            if not op.is_dry_run:
                 store.check_owner(current, _owner(op, context))
             elif current is not None and current.owner != _owner(op, context):
                 # A dry run only reads: it may preview against the state of the sync it stands beside.
